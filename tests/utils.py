@@ -1,0 +1,217 @@
+"""Helpers shared by the I/O tests: the timing unit and small servers and clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+__all__ = [
+    "MS",
+    "Echo",
+    "library_threads",
+    "open_sockets",
+    "raw_client",
+    "raw_server",
+    "server_uri",
+]
+
+#: The timing unit of the tests: one millisecond, scaled on slow machines by
+#: WEBSOCKETS_SYNC_TESTS_TIMEOUT_FACTOR.
+MS = 0.001 * float(os.environ.get("WEBSOCKETS_SYNC_TESTS_TIMEOUT_FACTOR", "1"))
+
+
+def library_threads() -> set[threading.Thread]:
+    """The live threads started by websockets_sync."""
+    return {t for t in threading.enumerate() if t.name.startswith("websockets_sync-")}
+
+
+def open_sockets() -> set[str]:
+    """Identifiers of the sockets this process has open (Linux)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
+def server_uri(server: Any, path: str = "/") -> str:
+    """The ws:// URI of the first listening socket of ``server``."""
+    host, port = server.sockets[0].getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}{path}"
+
+
+def Echo(websocket: Any) -> None:
+    """A handler that echoes every message back."""
+    for message in websocket:
+        websocket.send(message)
+
+
+@contextmanager
+def raw_server(
+    respond: Callable[[socket.socket], None],
+) -> Iterator[tuple[str, int]]:
+    """Listen on 127.0.0.1 and run ``respond(conn)`` for one connection in a thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                respond(conn)
+            except BaseException as exc:  # reported by the test
+                failures.append(exc)
+
+    thread = threading.Thread(target=run, name="test-raw-server", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        # Wake accept() if nobody connected.
+        with suppress(OSError):
+            socket.create_connection(listener.getsockname()[:2], timeout=1).close()
+        thread.join(5)
+        listener.close()
+    if failures:
+        raise failures[0]
+
+
+@contextmanager
+def raw_client(server: Any, timeout: float = 5.0) -> Iterator[socket.socket]:
+    """A plain TCP connection to ``server``, closed on exit."""
+    host, port = server.sockets[0].getsockname()[:2]
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+class Pair:
+    """A server-side and a client-side connection over loopback, for I/O tests."""
+
+    def __init__(self, server: Any, server_side: Any, client: Any, release: threading.Event):
+        self.server = server
+        self.server_side = server_side
+        self.client = client
+        self._release = release
+
+    def release(self) -> None:
+        """Let the server handler return."""
+        self._release.set()
+
+
+@contextmanager
+def connection_pair(
+    server_options: dict[str, Any] | None = None,
+    client_options: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[Pair]:
+    """Serve one connection and connect to it; the server handler idles until the end."""
+    import queue
+
+    from websockets_sync import connect, serve
+
+    connections: queue.Queue[Any] = queue.Queue()
+    release = threading.Event()
+
+    def handler(websocket: Any) -> None:
+        connections.put(websocket)
+        release.wait()
+
+    with serve(handler, host, 0, **(server_options or {})) as server:
+        client = connect(server_uri(server), **(client_options or {}))
+        try:
+            server_side = connections.get(timeout=5)
+            yield Pair(server, server_side, client, release)
+        finally:
+            release.set()
+            client.close()
+
+
+HANDSHAKE_REQUEST = (
+    b"GET / HTTP/1.1\r\n"
+    b"Host: 127.0.0.1\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"\r\n"
+)
+
+
+def open_raw_websocket(sock: socket.socket) -> bytes:
+    """Perform a minimal client handshake on ``sock``; return bytes read past the response."""
+    sock.sendall(HANDSHAKE_REQUEST)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"no handshake response: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(f"handshake failed: {head!r}")
+    return rest
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = b"\x01\x02\x03\x04",
+) -> bytes:
+    """Build a raw frame by hand, independently of the library's serializer."""
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    mask_bit = 0x80 if mask is not None else 0
+    length = len(payload)
+    if length < 126:
+        header = bytes([first, mask_bit | length])
+    elif length < 65536:
+        header = bytes([first, mask_bit | 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([first, mask_bit | 127]) + length.to_bytes(8, "big")
+    if mask is None:
+        return header + payload
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+def read_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bool, bytes]:
+    """Read one unmasked frame sent by a server: (opcode, fin, payload); raise on EOF."""
+
+    def need(size: int) -> None:
+        while len(buffer) < size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            buffer.extend(chunk)
+
+    need(2)
+    first, second = buffer[0], buffer[1]
+    length, offset = second & 0x7F, 2
+    if length == 126:
+        need(4)
+        length, offset = int.from_bytes(buffer[2:4], "big"), 4
+    elif length == 127:
+        need(10)
+        length, offset = int.from_bytes(buffer[2:10], "big"), 10
+    need(offset + length)
+    payload = bytes(buffer[offset : offset + length])
+    del buffer[: offset + length]
+    return first & 0x0F, bool(first & 0x80), payload

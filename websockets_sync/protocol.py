@@ -1,0 +1,925 @@
+"""The synchronous connection: a socket, its reader thread and its message queue.
+
+Threads and locks (see ``docs/topics/threads.rst``):
+
+- The reader thread is the only one that reads the socket. It feeds the
+  sans-I/O :class:`~websockets_sync.sansio.protocol.Protocol`, queues the
+  messages for :meth:`~WebSocketCommonProtocol.recv`, answers pings and Close
+  frames, and closes the socket when it exits; its exit defines "closed".
+- Any thread may send. Bytes to write are appended to one outgoing buffer
+  under the connection lock, in order, and whichever thread finds nobody
+  writing becomes the writer until the buffer is empty. The socket write
+  itself happens outside the lock, so a peer that stops reading blocks the
+  sending threads only: ``close()``, keepalive and the reader go on.
+- Keepalive pings and timeouts run on the process-wide timer thread of
+  :mod:`websockets_sync.scheduler`; its callbacks never block.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from .defaults import CLOSE_TIMEOUT, MAX_QUEUE, MAX_SIZE, PING_INTERVAL, PING_TIMEOUT
+from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
+from .sansio.frames import CloseCode, Frame, Opcode
+from .sansio.headers import Headers
+from .sansio.protocol import Failure, Protocol, State
+from .scheduler import TimerHandle, call_later
+
+__all__ = ["Data", "PongWaiter", "WebSocketCommonProtocol"]
+
+#: A message as the application sees it: text or binary.
+Data = str | bytes
+
+_logger = logging.getLogger("websockets_sync.protocol")
+
+_RECV_BUFFER_SIZE = 256 * 1024
+_MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+# Writes larger than this are split so that one send() call stays short.
+_WRITE_CHUNK = 4 * 1024 * 1024
+
+
+class PongWaiter(concurrent.futures.Future[float]):
+    """Resolves to the round-trip latency, in seconds, when the pong arrives.
+
+    It is a :class:`concurrent.futures.Future`, so the asyncio facade can wrap
+    it; :meth:`wait` is the short spelling of :meth:`result`.
+    """
+
+    def wait(self, timeout: float | None = None) -> float:
+        """Block until the pong arrives and return the latency.
+
+        Raises:
+            TimeoutError: No pong within ``timeout`` seconds.
+            ConnectionClosed: The connection closed before the pong arrived.
+        """
+        return self.result(timeout)
+
+
+class _ConnectionLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every record with the connection's short id."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['id']}] {msg}", kwargs  # type: ignore[index]
+
+
+class WebSocketCommonProtocol:
+    """A WebSocket connection, client or server, once the opening handshake is done.
+
+    Don't create it directly: :func:`~websockets_sync.client.connect` and
+    :func:`~websockets_sync.server.serve` do, through their ``create_protocol``
+    option. Every method is thread-safe.
+
+    Args:
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds to wait for a keepalive pong before failing the
+            connection with 1011; ``None`` waits forever.
+        close_timeout: Seconds allowed for the closing handshake and the TCP
+            close; ``None`` waits forever.
+        max_size: Largest incoming message in bytes; ``None`` for no limit.
+        max_queue: Messages buffered before reading stops; ``None`` for no limit.
+        write_timeout: Seconds a send may wait for a peer that doesn't read
+            before the connection is dropped; ``None`` waits forever.
+        logger: Logger for this connection; defaults to ``websockets_sync.client``
+            or ``websockets_sync.server``.
+    """
+
+    is_client: bool
+    side_name: str
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_size: int | None = MAX_SIZE,
+        max_queue: int | None = MAX_QUEUE,
+        write_timeout: float | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.write_timeout = write_timeout
+
+        #: Unique identifier of the connection, useful in logs.
+        self.id: uuid.UUID = uuid.uuid4()
+        if logger is None:
+            logger = logging.getLogger(f"websockets_sync.{self.side_name}")
+        self.logger: logging.LoggerAdapter[logging.Logger] = _ConnectionLogger(
+            logger, {"id": str(self.id)[:8], "websocket": self}
+        )
+
+        #: Path of the request (server) or resource name requested (client).
+        self.path: str = ""
+        #: Headers of the opening handshake request.
+        self.request_headers: Headers = Headers()
+        #: Headers of the opening handshake response.
+        self.response_headers: Headers = Headers()
+        #: The subprotocol negotiated, if any.
+        self.subprotocol: str | None = None
+        #: Latency of the last keepalive or application ping, in seconds.
+        self.latency: float = 0.0
+        #: Address of this end of the connection.
+        self.local_address: Any = None
+        #: Address of the peer.
+        self.remote_address: Any = None
+
+        self.socket: socket.socket | None = None
+        self.protocol: Protocol | None = None
+
+        # Protects the sans-I/O protocol, the message queue, the outgoing
+        # buffer, the pong waiters and the timers. Never held during socket
+        # I/O or while calling application code.
+        self._lock = threading.Lock()
+        # Signalled when a message is queued or the connection closes.
+        self._message_available = threading.Condition(self._lock)
+        # Signalled when a message is dequeued or the connection closes.
+        self._space_available = threading.Condition(self._lock)
+        # Signalled when the writer finishes a batch or gives up.
+        self._write_done = threading.Condition(self._lock)
+        # Held by a thread for the whole of a data message it sends, so that
+        # fragments of two messages never interleave.
+        self._send_lock = threading.Lock()
+
+        self._messages: deque[Data | Failure] = deque()
+        self._wakers: list[Callable[[], None]] = []
+        self._pending: list[bytes] = []
+        self._queued = 0  # bytes handed to the outgoing buffer, ever
+        self._written = 0  # bytes written or given up on, ever
+        self._writing = False
+        self._write_error: OSError | None = None
+        self._aborted = False
+        self._pings: dict[bytes, tuple[PongWaiter, float]] = {}
+        self._keepalive_timer: TimerHandle | None = None
+        self._pong_timer: TimerHandle | None = None
+        self._close_timer: TimerHandle | None = None
+        self._failure: Failure | None = None
+        self._reader: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    # Public attributes.
+
+    @property
+    def open(self) -> bool:
+        """Whether messages can be sent: the connection is open and not closing."""
+        return self.protocol is not None and self.protocol.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed: the TCP connection is gone."""
+        return self._closed.is_set()
+
+    @property
+    def state(self) -> State | None:
+        """The connection state, or ``None`` during the opening handshake."""
+        return None if self.protocol is None else self.protocol.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received, 1006 without one; ``None`` until closed."""
+        if not self.closed or self.protocol is None:
+            return None
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received; ``None`` until closed."""
+        if not self.closed or self.protocol is None:
+            return None
+        return self.protocol.close_reason
+
+    # Receiving.
+
+    def recv(self, timeout: float | None = None) -> Data:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Messages that arrived before the connection closed are returned first;
+        then every call raises.
+
+        Raises:
+            ConnectionClosed: The connection is closed and no message is left.
+            TimeoutError: No message within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                message = self._pop_message()
+                if message is not None:
+                    return message
+                if self._closed.is_set():
+                    raise self._close_exc()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("timed out waiting for a message")
+                self._message_available.wait(remaining)
+
+    def recv_nowait(self) -> Data | None:
+        """Return the next message if one is queued, else ``None``.
+
+        Raises:
+            ConnectionClosed: The connection is closed and no message is left.
+        """
+        with self._lock:
+            message = self._pop_message()
+            if message is None and self._closed.is_set():
+                raise self._close_exc()
+            return message
+
+    def __iter__(self) -> Iterator[Data]:
+        """Yield messages until the connection closes normally.
+
+        Raises:
+            ConnectionClosedError: The connection closed with an error.
+        """
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        """Call ``waker`` once, from the reader thread, at the next message or close.
+
+        It is called at once if a message is queued or the connection is
+        closed. The asyncio facade uses it to wait without holding a thread;
+        the callback must not block.
+        """
+        with self._lock:
+            ready = bool(self._messages) or self._closed.is_set()
+            if not ready:
+                self._wakers.append(waker)
+        if ready:
+            waker()
+
+    def remove_waker(self, waker: Callable[[], None]) -> None:
+        """Forget a waker added with :meth:`add_waker`, if it hasn't run."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._wakers.remove(waker)
+
+    # Sending.
+
+    def send(self, message: Data | bytearray | memoryview | Iterable[Data]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable of ``str`` or of bytes-like objects is sent as one
+        fragmented message, one frame per item; frames of messages sent by
+        other threads never come in between.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TypeError: The message has an unsupported type.
+            TimeoutError: ``write_timeout`` expired; the connection is dropped.
+        """
+        if isinstance(message, str):
+            self._send_message(Opcode.TEXT, message.encode())
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._send_message(Opcode.BINARY, message)
+        elif isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            self._send_fragments(iter(message))
+        else:
+            raise TypeError("data must be str, bytes-like, or an iterable of them")
+
+    def ping(self, data: Data | None = None) -> PongWaiter:
+        """Send a Ping frame; the waiter resolves to the latency when the pong arrives.
+
+        ``data`` defaults to four random bytes. A pong acknowledges its ping
+        and every earlier one (RFC 6455 §5.5.3).
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ValueError: A ping with the same data awaits its pong.
+        """
+        payload = os.urandom(4) if data is None else _to_bytes(data)
+        if len(payload) > 125:
+            raise ValueError("ping data must be 125 bytes or less")
+        with self._lock:
+            if payload in self._pings:
+                raise ValueError("already waiting for a pong with the same data")
+            waiter = PongWaiter()
+            self._call_sansio(self._protocol().send_ping, payload)
+            self._pings[payload] = (waiter, time.monotonic())
+            target = self._queued
+        self._flush(target, self.write_timeout)
+        return waiter
+
+    def pong(self, data: Data = b"") -> None:
+        """Send an unsolicited Pong frame, e.g. as a unidirectional heartbeat.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+        """
+        payload = _to_bytes(data)
+        if len(payload) > 125:
+            raise ValueError("pong data must be 125 bytes or less")
+        with self._lock:
+            self._call_sansio(self._protocol().send_pong, payload)
+            target = self._queued
+        self._flush(target, self.write_timeout)
+
+    # Closing.
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Perform the closing handshake and wait for the TCP connection to close.
+
+        Idempotent and safe from any thread. Bounded by ``close_timeout``: a
+        peer that doesn't answer has its TCP connection dropped.
+
+        Raises:
+            ProtocolError: ``code`` may not be sent on the wire.
+        """
+        target = self._start_closing(code, reason)
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            self._flush(target, self.close_timeout)
+        self._wait_reader_exit(self.close_timeout)
+
+    def close_nowait(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake without waiting for it.
+
+        The connection is dropped if it isn't closed within ``close_timeout``.
+        :meth:`wait_closed` tells when it is closed.
+        """
+        self._start_closing(code, reason)
+        self._flush_nowait()
+
+    def _start_closing(self, code: int, reason: str) -> int:
+        """Queue a Close frame if the connection is open; return the flush target."""
+        with self._lock:
+            protocol = self.protocol
+            if protocol is not None and protocol.state is State.OPEN:
+                if self._failure is not None:
+                    # A protocol error is pending behind queued messages: the
+                    # application is done with them, so fail with its code.
+                    self._fail(self._failure.code, self._failure.reason)
+                else:
+                    protocol.send_close(code, reason)
+                    self._queue_output()
+                    self._arm_close_timer()
+                # The reader may be paused on a full queue: it must read on to
+                # receive the peer's Close frame.
+                self._space_available.notify_all()
+            return self._queued
+
+    def wait_closed(self, timeout: float | None = None) -> None:
+        """Wait until the connection is closed.
+
+        Raises:
+            TimeoutError: Still open after ``timeout`` seconds.
+        """
+        if not self._closed.wait(timeout):
+            raise TimeoutError("timed out waiting for the connection to close")
+
+    def __enter__(self) -> WebSocketCommonProtocol:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Starting, once the opening handshake is done.
+
+    def connection_open(
+        self, sock: socket.socket, protocol: Protocol, leftover: bytes = b""
+    ) -> None:
+        """Attach the socket and the sans-I/O protocol, then start reading.
+
+        ``leftover`` holds bytes that arrived right after the handshake.
+        """
+        sock.settimeout(None)
+        self.socket = sock
+        if self.local_address is None:
+            self.local_address = sock.getsockname()
+        if self.remote_address is None:
+            self.remote_address = sock.getpeername()
+        self.protocol = protocol
+        self._reader = threading.Thread(
+            target=self._read_loop,
+            args=(leftover,),
+            name=f"websockets_sync-reader-{str(self.id)[:8]}",
+            daemon=True,
+        )
+        with self._lock:
+            self._arm_keepalive()
+        self._reader.start()
+
+    # Reader thread.
+
+    def _read_loop(self, leftover: bytes) -> None:
+        sock = self.socket
+        assert sock is not None
+        buffer = bytearray(_RECV_BUFFER_SIZE)
+        view = memoryview(buffer)
+        try:
+            if leftover:
+                self._process_data(leftover)
+            while True:
+                size = sock.recv_into(buffer)
+                if size == 0:
+                    break
+                self._process_data(view[:size])
+        except OSError as exc:
+            if not self._aborted:
+                self.logger.debug("! connection error: %s", exc)
+        except Exception:  # pragma: no cover - a bug in this library
+            self.logger.exception("! reader thread failed")
+        finally:
+            view.release()
+            self._connection_lost()
+
+    def _process_data(self, data: bytes | memoryview) -> None:
+        """Parse received bytes, dispatch events, answer the peer, apply backpressure."""
+        protocol = self._protocol()
+        with self._lock:
+            protocol.receive_data(data)
+            events = protocol.events_received()
+            wakers = self._dispatch(events) if events else None
+            self._queue_output()
+            target = self._queued
+        if wakers:
+            _call_all(wakers)
+        # Pongs and close replies; a peer that doesn't read them holds back
+        # this thread, and so its own stream, until close_timeout drops it.
+        self._flush(target, None, ignore_errors=True)
+        if self.max_queue is not None:
+            with self._lock:
+                while (
+                    len(self._messages) >= self.max_queue
+                    and protocol.state is State.OPEN
+                    and not self._aborted
+                ):
+                    self._space_available.wait()
+
+    def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
+        """Act on events from the sans-I/O layer (lock held); return wakers to call."""
+        self._protocol()
+        queued = False
+        for event in events:
+            if type(event) is str or type(event) is bytes:
+                if self._closing_and_full():
+                    # The application started closing and stopped reading, but
+                    # the reader must go on to receive the Close frame.
+                    self.logger.debug("! dropped a message received while closing")
+                else:
+                    self._messages.append(event)
+                    queued = True
+            elif isinstance(event, Frame):
+                if event.opcode is Opcode.PONG:
+                    self._acknowledge_pings(event.data)
+                elif event.opcode is Opcode.CLOSE:
+                    self._arm_close_timer()
+            else:
+                self._receive_failure(event)
+                queued = True
+        if not queued:
+            return None
+        self._message_available.notify_all()
+        wakers, self._wakers = self._wakers, []
+        return wakers
+
+    def _closing_and_full(self) -> bool:
+        """Whether we sent a Close frame, await the answer, and the queue is full."""
+        protocol = self._protocol()
+        return (
+            protocol.state is not State.OPEN
+            and protocol.close_rcvd is None
+            and self.max_queue is not None
+            and len(self._messages) >= self.max_queue
+        )
+
+    def _receive_failure(self, failure: Failure) -> None:
+        """Fail now, or once the application has received the messages before it."""
+        self.logger.info("! failing connection: %s", failure.reason or failure.code)
+        if self._messages:
+            # Errors surface in stream order: the application gets, and may
+            # answer, what arrived before the bad bytes.
+            self._failure = failure
+            self._messages.append(failure)
+            self._arm_close_timer(lambda: self._fail_now(failure))
+        else:
+            self._fail(failure.code, failure.reason)
+
+    def _fail_now(self, failure: Failure) -> None:
+        """Timer callback: the application didn't reach a pending failure in time."""
+        with self._lock:
+            self._fail(failure.code, failure.reason)
+        self._flush_nowait()
+
+    def _pop_message(self) -> Data | None:
+        """Dequeue the next message (lock held); apply a failure that comes next."""
+        messages = self._messages
+        while messages:
+            message = messages.popleft()
+            self._space_available.notify()
+            if type(message) is Failure:
+                self._fail(message.code, message.reason)
+                self._flush_locked_nowait()
+                continue
+            return message  # type: ignore[return-value]
+        return None
+
+    def _connection_lost(self) -> None:
+        """End of the reader thread: close the socket and wake everybody."""
+        sock = self.socket
+        assert sock is not None
+        with self._lock:
+            protocol = self._protocol()
+            protocol.receive_eof()
+            self._aborted = True
+            for timer in (self._keepalive_timer, self._pong_timer, self._close_timer):
+                if timer is not None:
+                    timer.cancel()
+            if self._writing:
+                _shutdown(sock, socket.SHUT_RDWR)
+                while self._writing:
+                    self._write_done.wait()
+            self._pending.clear()
+            self._written = self._queued
+            exc = protocol.close_exc
+            pings, self._pings = self._pings, {}
+            wakers, self._wakers = self._wakers, []
+            self._closed.set()
+            self._message_available.notify_all()
+            self._space_available.notify_all()
+            self._write_done.notify_all()
+        sock.close()
+        for waiter, _ in pings.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+        _call_all(wakers)
+        self.logger.debug("= connection closed: %s", exc)
+
+    # Writing: one outgoing buffer, one writer at a time.
+
+    def _acquire_send_lock(self) -> None:
+        """Wait for a data message sent by another thread, within write_timeout."""
+        timeout = -1 if self.write_timeout is None else self.write_timeout
+        if not self._send_lock.acquire(timeout=timeout):
+            self._write_timed_out()
+
+    def _send_message(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> None:
+        self._acquire_send_lock()
+        try:
+            with self._lock:
+                protocol = self._protocol()
+                if opcode is Opcode.TEXT:
+                    self._call_sansio(protocol.send_text, data)
+                else:
+                    self._call_sansio(protocol.send_binary, data)
+                target = self._queued
+            self._flush(target, self.write_timeout)
+        finally:
+            self._send_lock.release()
+
+    def _send_fragments(self, fragments: Iterator[Any]) -> None:
+        self._acquire_send_lock()
+        try:
+            try:
+                first = next(fragments)
+            except StopIteration:
+                return
+            if isinstance(first, str):
+                opcode, encode = Opcode.TEXT, _encode_text
+            elif isinstance(first, (bytes, bytearray, memoryview)):
+                opcode, encode = Opcode.BINARY, _check_binary
+            else:
+                raise TypeError("iterable must contain str or bytes-like objects")
+            current = encode(first)
+            started = False
+            while True:
+                try:
+                    following = next(fragments)
+                    following_data = encode(following)
+                except StopIteration:
+                    self._send_fragment(opcode, current, started, fin=True)
+                    return
+                except BaseException:
+                    if started:
+                        # The message can't be finished: RFC 6455 leaves no
+                        # way to abort it but failing the connection.
+                        with self._lock:
+                            self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                        self._flush_nowait()
+                    raise
+                self._send_fragment(opcode, current, started, fin=False)
+                started = True
+                current = following_data
+        finally:
+            self._send_lock.release()
+
+    def _send_fragment(self, opcode: Opcode, data: Any, started: bool, *, fin: bool) -> None:
+        with self._lock:
+            protocol = self._protocol()
+            if started:
+                self._call_sansio(protocol.send_continuation, data, fin)
+            elif opcode is Opcode.TEXT:
+                self._call_sansio(protocol.send_text, data, fin)
+            else:
+                self._call_sansio(protocol.send_binary, data, fin)
+            target = self._queued
+        self._flush(target, self.write_timeout)
+
+    def _call_sansio(self, method: Callable[..., None], *args: Any) -> None:
+        """Call a ``send_*`` method of the sans-I/O protocol and queue its output (lock held).
+
+        Raises:
+            ConnectionClosed: The connection is closing or closed.
+        """
+        try:
+            method(*args)
+        except InvalidState:
+            raise self._close_exc() from None
+        self._queue_output()
+
+    def _queue_output(self) -> None:
+        """Move the protocol's output to the outgoing buffer (lock held)."""
+        for data in self._protocol().data_to_send():
+            self._pending.append(data)
+            # The EOF marker counts as one byte so that a flush waits for it.
+            self._queued += len(data) or 1
+
+    def _flush(self, target: int, timeout: float | None, *, ignore_errors: bool = False) -> None:
+        """Return once the outgoing buffer is written up to byte ``target``.
+
+        The calling thread writes if nobody else is writing; otherwise it
+        waits for the writer.
+
+        Raises:
+            TimeoutError: Not written within ``timeout``; the connection is dropped.
+            ConnectionClosed: The connection broke before the bytes were written.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._written < target:
+                if self._write_error is not None or self._aborted:
+                    if ignore_errors:
+                        return
+                    raise self._close_exc()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                if self._writing:
+                    self._write_done.wait(remaining)
+                else:
+                    self._write_pending(deadline)
+            else:
+                return
+        self._write_timed_out()
+
+    def _write_pending(self, deadline: float | None) -> None:
+        """Write the whole outgoing buffer with the lock released (lock held on entry and exit)."""
+        sock = self.socket
+        assert sock is not None
+        self._writing = True
+        try:
+            while self._pending and self._write_error is None:
+                batch, self._pending = self._pending, []
+                written, self._write_error = self._write_unlocked(sock, batch, deadline)
+                self._written += written
+                if written < sum(len(data) or 1 for data in batch):
+                    # Put back what wasn't written, so that another writer
+                    # can go on after a timeout.
+                    self._requeue(batch, written)
+                    break
+        finally:
+            self._writing = False
+            self._write_done.notify_all()
+        if self._write_error is not None:
+            self._written = self._queued
+            self._pending.clear()
+
+    def _write_unlocked(
+        self, sock: socket.socket, batch: list[bytes], deadline: float | None
+    ) -> tuple[int, OSError | None]:
+        """Write a batch with the lock released; return what was written and the error."""
+        self._lock.release()
+        try:
+            return self._write_batch(sock, batch, deadline), None
+        except OSError as exc:
+            return 0, exc
+        finally:
+            self._lock.acquire()
+
+    def _requeue(self, batch: list[bytes], written: int) -> None:
+        remaining: list[bytes] = []
+        for data in batch:
+            size = len(data) or 1
+            if written >= size:
+                written -= size
+                continue
+            remaining.append(data[written:] if data else data)
+            written = 0
+        self._pending[:0] = remaining
+
+    def _write_batch(self, sock: socket.socket, batch: list[bytes], deadline: float | None) -> int:
+        """Write a batch to the socket; return how much was written (units of ``_queued``).
+
+        Raises:
+            OSError: The connection broke.
+        """
+        written = 0
+        for data in _coalesce(batch):
+            if not data:
+                sock.shutdown(socket.SHUT_WR)
+                written += 1
+                continue
+            sent = _send_all(sock, data, deadline)
+            written += sent
+            if sent < len(data):
+                break
+        return written
+
+    def _flush_nowait(self) -> None:
+        """Start writing the outgoing buffer unless somebody is; never blocks for long."""
+        with self._lock:
+            self._flush_locked_nowait()
+
+    def _flush_locked_nowait(self) -> None:
+        if not self._writing and self._pending and self._write_error is None and not self._aborted:
+            self._write_pending(time.monotonic())
+
+    def _write_timed_out(self) -> None:
+        self.logger.info("! write timed out; dropping the connection")
+        self._abort()
+        raise TimeoutError("timed out writing to the peer")
+
+    # Failing and aborting.
+
+    def _fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (lock held): Close frame, EOF, then the TCP close."""
+        protocol = self._protocol()
+        self._failure = None
+        protocol.fail(code, reason)
+        self._queue_output()
+        self._arm_close_timer()
+        self._space_available.notify_all()
+
+    def _abort(self) -> None:
+        """Drop the TCP connection; the reader thread then exits and cleans up."""
+        with self._lock:
+            self._aborted = True
+            self._write_done.notify_all()
+            self._space_available.notify_all()
+        if self.socket is not None:
+            _shutdown(self.socket, socket.SHUT_RDWR)
+
+    def _arm_close_timer(self, callback: Callable[[], None] | None = None) -> None:
+        """Drop the connection if it isn't closed within close_timeout (lock held)."""
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self.close_timeout is not None:
+            self._close_timer = call_later(self.close_timeout, callback or self._abort)
+
+    def _wait_reader_exit(self, timeout: float | None) -> None:
+        if self._reader is None or self._reader is threading.current_thread():
+            return
+        if not self._closed.wait(timeout):
+            self._abort()
+            self._closed.wait()
+
+    def _close_exc(self) -> ConnectionClosed:
+        """The exception that reports the closure; final once the reader exited."""
+        protocol = self.protocol
+        if protocol is None:
+            return ConnectionClosed(None, None)
+        return protocol.close_exc
+
+    def _protocol(self) -> Protocol:
+        if self.protocol is None:
+            raise InvalidState("the opening handshake is not done")
+        return self.protocol
+
+    # Keepalive.
+
+    def _arm_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive_timer = call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_ping(self) -> None:
+        """Timer callback: send a ping and expect its pong within ping_timeout."""
+        with self._lock:
+            protocol = self._protocol()
+            if protocol.state is not State.OPEN:
+                return
+            payload = os.urandom(4)
+            protocol.send_ping(payload)
+            self._queue_output()
+            waiter = PongWaiter()
+            self._pings[payload] = (waiter, time.monotonic())
+            self._arm_keepalive()
+            if self.ping_timeout is not None and self._pong_timer is None:
+                self._pong_timer = call_later(self.ping_timeout, self._keepalive_timeout)
+            self._flush_locked_nowait()
+
+    def _keepalive_timeout(self) -> None:
+        with self._lock:
+            self._pong_timer = None
+            if self._protocol().state is State.OPEN:
+                self.logger.info("! keepalive ping timeout; failing the connection")
+                self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                self._flush_locked_nowait()
+
+    def _acknowledge_pings(self, data: bytes) -> None:
+        """Resolve the ping with this payload and every earlier one (lock held)."""
+        if data not in self._pings:
+            return  # unsolicited pong, RFC 6455 §5.5.3
+        now = time.monotonic()
+        while self._pings:
+            payload, (waiter, sent_at) = next(iter(self._pings.items()))
+            del self._pings[payload]
+            self.latency = now - sent_at
+            if not waiter.done():
+                waiter.set_result(self.latency)
+            if payload == data:
+                break
+        if self._pong_timer is not None and not self._pings:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+
+
+def _to_bytes(data: Data | bytearray | memoryview) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def _encode_text(fragment: Any) -> bytes:
+    if not isinstance(fragment, str):
+        raise TypeError("iterable must contain only str")
+    return fragment.encode()
+
+
+def _check_binary(fragment: Any) -> Any:
+    if not isinstance(fragment, (bytes, bytearray, memoryview)):
+        raise TypeError("iterable must contain only bytes-like objects")
+    return fragment
+
+
+def _coalesce(batch: list[bytes]) -> Iterator[bytes]:
+    """Join small consecutive writes so that they go out in one system call."""
+    small: list[bytes] = []
+    for data in batch:
+        if data and len(data) < 65536:
+            small.append(data)
+            continue
+        if small:
+            yield b"".join(small)
+            small = []
+        yield data
+    if small:
+        yield b"".join(small)
+
+
+def _send_all(sock: socket.socket, data: bytes, deadline: float | None) -> int:
+    """Write ``data``, waiting for the socket to drain until ``deadline``; return bytes written.
+
+    Sends with ``MSG_DONTWAIT`` and polls for writability, so the socket stays
+    in blocking mode for the reader thread while writes get their own timeout.
+    """
+    view = memoryview(data)
+    total = len(view)
+    sent = 0
+    poller: Any = None
+    with view:
+        while sent < total:
+            try:
+                sent += sock.send(view[sent : sent + _WRITE_CHUNK], _MSG_DONTWAIT)
+                continue
+            except BlockingIOError:
+                pass
+            if poller is None:
+                poller = select.poll()
+                poller.register(sock, select.POLLOUT)
+            if deadline is None:
+                poller.poll()
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                poller.poll(remaining * 1000)
+    return sent
+
+
+def _shutdown(sock: socket.socket, how: int) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(how)
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            _logger.exception("waker failed")

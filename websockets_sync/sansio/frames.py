@@ -1,0 +1,237 @@
+"""WebSocket frames (RFC 6455 §5): opcodes, masking, headers and Close payloads.
+
+This module knows the wire format and nothing about connection state; the
+state machine in :mod:`websockets_sync.sansio.protocol` decides which frames
+are allowed when.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+
+from ..exceptions import ProtocolError
+
+__all__ = [
+    "CLOSE_CODES",
+    "CTRL_OPCODES",
+    "DATA_OPCODES",
+    "OK_CLOSE_CODES",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Opcode",
+    "apply_mask",
+    "serialize_frame",
+]
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes (RFC 6455 §5.2); every other value is reserved."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+DATA_OPCODES = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
+CTRL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes registered with IANA (RFC 6455 §7.4.1 and the registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    # 1004 is reserved.
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+#: Codes that may appear in a Close frame on the wire; 3000-4999 are allowed too.
+#: 1005, 1006 and 1015 are for local reporting only (RFC 6455 §7.4.1).
+CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+#: Codes of a connection that closed as intended.
+OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+_CLOSE_CODE_NAMES = {
+    1000: "OK",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received [internal]",
+    1006: "connection closed abnormally [internal]",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS failure [internal]",
+}
+
+
+@dataclass(slots=True)
+class Frame:
+    """One WebSocket frame, payload unmasked.
+
+    Attributes:
+        opcode: The frame's opcode.
+        data: The payload.
+        fin: Whether this is the last frame of its message.
+        rsv1: First reserved bit, claimed by extensions such as permessage-deflate.
+        rsv2: Second reserved bit.
+        rsv3: Third reserved bit.
+    """
+
+    opcode: Opcode
+    data: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.opcode.name} {_preview(self)} [{len(self.data)} bytes]" + (
+            "" if self.fin else " [continued]"
+        )
+
+
+def _preview(frame: Frame, limit: int = 75) -> str:
+    """Describe a payload in a few words, for debug logs."""
+    if frame.opcode is Opcode.TEXT and not frame.rsv1:
+        text = bytes(frame.data).decode(errors="replace")
+        shown = repr(text if len(text) <= limit else text[: limit - 3] + "...")
+    elif frame.opcode is Opcode.CLOSE:
+        try:
+            shown = str(Close.parse(frame.data))
+        except (ProtocolError, UnicodeDecodeError):
+            shown = "invalid close payload"
+    else:
+        data = bytes(frame.data[: (limit - 3) // 3 + 1])
+        shown = data.hex(" ") + (" ..." if len(frame.data) > len(data) else "")
+    return shown
+
+
+@dataclass(slots=True, frozen=True)
+class Close:
+    """The payload of a Close frame (RFC 6455 §5.5.1).
+
+    Attributes:
+        code: The close code; 1005 stands for an empty payload.
+        reason: The close reason.
+    """
+
+    code: int
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if 3000 <= self.code < 4000:
+            explanation = "registered"
+        elif 4000 <= self.code < 5000:
+            explanation = "private use"
+        else:
+            explanation = _CLOSE_CODE_NAMES.get(self.code, "unknown")
+        text = f"{self.code} ({explanation})"
+        return f"{text} {self.reason}" if self.reason else text
+
+    @classmethod
+    def parse(cls, data: bytes) -> Close:
+        """Parse and validate a Close frame payload.
+
+        Raises:
+            ProtocolError: The payload is one byte long or the code is not
+                allowed on the wire.
+            UnicodeDecodeError: The reason is not valid UTF-8.
+        """
+        if len(data) >= 2:
+            (code,) = struct.unpack("!H", data[:2])
+            close = cls(code, bytes(data[2:]).decode())
+            close.check()
+            return close
+        if len(data) == 0:
+            return cls(CloseCode.NO_STATUS_RCVD)
+        raise ProtocolError("close frame too short")
+
+    def serialize(self) -> bytes:
+        """Build the payload of a Close frame; 1005 yields an empty payload."""
+        if self.code == CloseCode.NO_STATUS_RCVD:
+            return b""
+        self.check()
+        return struct.pack("!H", self.code) + self.reason.encode()
+
+    def check(self) -> None:
+        """Check that this code may be sent on the wire.
+
+        Raises:
+            ProtocolError: The code is reserved, unassigned or internal.
+        """
+        if not (self.code in CLOSE_CODES or 3000 <= self.code < 5000):
+            raise ProtocolError(f"invalid status code: {self.code}")
+
+
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455 §5.3).
+
+    One XOR of two big integers keeps the loop in C at any payload size.
+    """
+    length = len(data)
+    if length == 0:
+        return b""
+    repeated = mask * ((length + 3) // 4)
+    if len(repeated) != length:
+        repeated = repeated[:length]
+    masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")
+    return masked.to_bytes(length, "little")
+
+
+_HEADER_7 = struct.Struct("!BB")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
+def serialize_frame(
+    opcode: int,
+    data: bytes | bytearray | memoryview,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bool,
+) -> bytes:
+    """Build a frame ready for the wire: header, masking key, payload.
+
+    Clients mask every frame with a fresh key from :func:`os.urandom`
+    (RFC 6455 §5.3); servers never mask.
+    """
+    first = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    mask_bit = 0x80 if mask else 0
+    length = len(data)
+    if length < 126:
+        header = _HEADER_7.pack(first, mask_bit | length)
+    elif length < 65536:
+        header = _HEADER_16.pack(first, mask_bit | 126, length)
+    else:
+        header = _HEADER_64.pack(first, mask_bit | 127, length)
+    if mask:
+        key = os.urandom(4)
+        return header + key + apply_mask(data, key)
+    return header + data
