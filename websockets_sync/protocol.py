@@ -37,7 +37,7 @@ from .sansio.headers import Headers
 from .sansio.protocol import Failure, Protocol, State
 from .scheduler import TimerHandle, call_later
 
-__all__ = ["Data", "PongWaiter", "WebSocketCommonProtocol"]
+__all__ = ["Data", "FragmentWriter", "PongWaiter", "WebSocketCommonProtocol"]
 
 #: A message as the application sees it: text or binary.
 Data = str | bytes
@@ -158,6 +158,7 @@ class WebSocketCommonProtocol:
 
         self._messages: deque[Data | Failure] = deque()
         self._wakers: list[Callable[[], None]] = []
+        self._close_wakers: list[Callable[[], None]] = []
         self._pending: list[bytes] = []
         self._queued = 0  # bytes handed to the outgoing buffer, ever
         self._written = 0  # bytes written or given up on, ever
@@ -252,24 +253,28 @@ class WebSocketCommonProtocol:
             except ConnectionClosedOK:
                 return
 
-    def add_waker(self, waker: Callable[[], None]) -> None:
-        """Call ``waker`` once, from the reader thread, at the next message or close.
+    def add_waker(self, waker: Callable[[], None], *, close_only: bool = False) -> None:
+        """Call ``waker`` once, from the reader thread, at the next message or at the close.
 
-        It is called at once if a message is queued or the connection is
-        closed. The asyncio facade uses it to wait without holding a thread;
-        the callback must not block.
+        With ``close_only``, only the close counts. It is called at once if the
+        awaited condition already holds. The asyncio facade uses this to wait
+        without holding a thread; the callback must not block.
         """
         with self._lock:
-            ready = bool(self._messages) or self._closed.is_set()
-            if not ready:
-                self._wakers.append(waker)
+            if self._closed.is_set() or (self._messages and not close_only):
+                ready = True
+            else:
+                ready = False
+                (self._close_wakers if close_only else self._wakers).append(waker)
         if ready:
             waker()
 
     def remove_waker(self, waker: Callable[[], None]) -> None:
         """Forget a waker added with :meth:`add_waker`, if it hasn't run."""
-        with self._lock, contextlib.suppress(ValueError):
-            self._wakers.remove(waker)
+        with self._lock:
+            for wakers in (self._wakers, self._close_wakers):
+                with contextlib.suppress(ValueError):
+                    wakers.remove(waker)
 
     # Sending.
 
@@ -285,14 +290,27 @@ class WebSocketCommonProtocol:
             TypeError: The message has an unsupported type.
             TimeoutError: ``write_timeout`` expired; the connection is dropped.
         """
-        if isinstance(message, str):
-            self._send_message(Opcode.TEXT, message.encode())
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            self._send_message(Opcode.BINARY, message)
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            self._acquire_send_lock()
+            try:
+                self._flush(self._queue_message(message), self.write_timeout)
+            finally:
+                self._send_lock.release()
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
-            self._send_fragments(iter(message))
+            self._acquire_send_lock()
+            try:
+                writer = FragmentWriter(self)
+                try:
+                    for fragment in message:
+                        self._flush(writer.add(fragment), self.write_timeout)
+                    self._flush(writer.finish(), self.write_timeout)
+                except BaseException:
+                    writer.abort()
+                    raise
+            finally:
+                self._send_lock.release()
         else:
             raise TypeError("data must be str, bytes-like, or an iterable of them")
 
@@ -306,16 +324,7 @@ class WebSocketCommonProtocol:
             ConnectionClosed: The connection is closed or closing.
             ValueError: A ping with the same data awaits its pong.
         """
-        payload = os.urandom(4) if data is None else _to_bytes(data)
-        if len(payload) > 125:
-            raise ValueError("ping data must be 125 bytes or less")
-        with self._lock:
-            if payload in self._pings:
-                raise ValueError("already waiting for a pong with the same data")
-            waiter = PongWaiter()
-            self._call_sansio(self._protocol().send_ping, payload)
-            self._pings[payload] = (waiter, time.monotonic())
-            target = self._queued
+        waiter, target = self._queue_ping(data)
         self._flush(target, self.write_timeout)
         return waiter
 
@@ -325,13 +334,7 @@ class WebSocketCommonProtocol:
         Raises:
             ConnectionClosed: The connection is closed or closing.
         """
-        payload = _to_bytes(data)
-        if len(payload) > 125:
-            raise ValueError("pong data must be 125 bytes or less")
-        with self._lock:
-            self._call_sansio(self._protocol().send_pong, payload)
-            target = self._queued
-        self._flush(target, self.write_timeout)
+        self._flush(self._queue_pong(data), self.write_timeout)
 
     # Closing.
 
@@ -515,9 +518,7 @@ class WebSocketCommonProtocol:
 
     def _fail_now(self, failure: Failure) -> None:
         """Timer callback: the application didn't reach a pending failure in time."""
-        with self._lock:
-            self._fail(failure.code, failure.reason)
-        self._flush_nowait()
+        self._fail_nowait(failure.code, failure.reason)
 
     def _pop_message(self) -> Data | None:
         """Dequeue the next message (lock held); apply a failure that comes next."""
@@ -551,7 +552,8 @@ class WebSocketCommonProtocol:
             self._written = self._queued
             exc = protocol.close_exc
             pings, self._pings = self._pings, {}
-            wakers, self._wakers = self._wakers, []
+            wakers = self._wakers + self._close_wakers
+            self._wakers, self._close_wakers = [], []
             self._closed.set()
             self._message_available.notify_all()
             self._space_available.notify_all()
@@ -571,67 +573,61 @@ class WebSocketCommonProtocol:
         if not self._send_lock.acquire(timeout=timeout):
             self._write_timed_out()
 
-    def _send_message(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> None:
-        self._acquire_send_lock()
-        try:
-            with self._lock:
-                protocol = self._protocol()
-                if opcode is Opcode.TEXT:
-                    self._call_sansio(protocol.send_text, data)
-                else:
-                    self._call_sansio(protocol.send_binary, data)
-                target = self._queued
-            self._flush(target, self.write_timeout)
-        finally:
-            self._send_lock.release()
+    def _queue_message(self, message: Data | bytearray | memoryview) -> int:
+        """Queue a whole message and start writing it; return the flush target.
 
-    def _send_fragments(self, fragments: Iterator[Any]) -> None:
-        self._acquire_send_lock()
-        try:
-            try:
-                first = next(fragments)
-            except StopIteration:
-                return
-            if isinstance(first, str):
-                opcode, encode = Opcode.TEXT, _encode_text
-            elif isinstance(first, (bytes, bytearray, memoryview)):
-                opcode, encode = Opcode.BINARY, _check_binary
-            else:
-                raise TypeError("iterable must contain str or bytes-like objects")
-            current = encode(first)
-            started = False
-            while True:
-                try:
-                    following = next(fragments)
-                    following_data = encode(following)
-                except StopIteration:
-                    self._send_fragment(opcode, current, started, fin=True)
-                    return
-                except BaseException:
-                    if started:
-                        # The message can't be finished: RFC 6455 leaves no
-                        # way to abort it but failing the connection.
-                        with self._lock:
-                            self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                        self._flush_nowait()
-                    raise
-                self._send_fragment(opcode, current, started, fin=False)
-                started = True
-                current = following_data
-        finally:
-            self._send_lock.release()
-
-    def _send_fragment(self, opcode: Opcode, data: Any, started: bool, *, fin: bool) -> None:
+        Raises:
+            ConnectionClosed: The connection is closing or closed.
+        """
         with self._lock:
             protocol = self._protocol()
-            if started:
+            if isinstance(message, str):
+                self._call_sansio(protocol.send_text, message.encode())
+            else:
+                self._call_sansio(protocol.send_binary, message)
+            self._flush_locked_nowait()
+            return self._queued
+
+    def _queue_fragment(self, opcode: Opcode, data: Any, first: bool, fin: bool) -> int:
+        """Queue one frame of a fragmented message; return the flush target."""
+        with self._lock:
+            protocol = self._protocol()
+            if not first:
                 self._call_sansio(protocol.send_continuation, data, fin)
             elif opcode is Opcode.TEXT:
                 self._call_sansio(protocol.send_text, data, fin)
             else:
                 self._call_sansio(protocol.send_binary, data, fin)
-            target = self._queued
-        self._flush(target, self.write_timeout)
+            self._flush_locked_nowait()
+            return self._queued
+
+    def _queue_ping(self, data: Data | None) -> tuple[PongWaiter, int]:
+        """Queue a Ping frame; return its pong waiter and the flush target."""
+        payload = os.urandom(4) if data is None else _to_bytes(data)
+        if len(payload) > 125:
+            raise ValueError("ping data must be 125 bytes or less")
+        with self._lock:
+            if payload in self._pings:
+                raise ValueError("already waiting for a pong with the same data")
+            self._call_sansio(self._protocol().send_ping, payload)
+            waiter = PongWaiter()
+            self._pings[payload] = (waiter, time.monotonic())
+            self._flush_locked_nowait()
+            return waiter, self._queued
+
+    def _queue_pong(self, data: Data) -> int:
+        """Queue a Pong frame; return the flush target."""
+        payload = _to_bytes(data)
+        if len(payload) > 125:
+            raise ValueError("pong data must be 125 bytes or less")
+        with self._lock:
+            self._call_sansio(self._protocol().send_pong, payload)
+            self._flush_locked_nowait()
+            return self._queued
+
+    def _is_flushed(self, target: int) -> bool:
+        """Whether the outgoing buffer is written up to ``target``, or given up on."""
+        return self._written >= target
 
     def _call_sansio(self, method: Callable[..., None], *args: Any) -> None:
         """Call a ``send_*`` method of the sans-I/O protocol and queue its output (lock held).
@@ -768,6 +764,13 @@ class WebSocketCommonProtocol:
         self._arm_close_timer()
         self._space_available.notify_all()
 
+    def _fail_nowait(self, code: int, reason: str) -> None:
+        """Fail the connection from any thread without blocking."""
+        with self._lock:
+            if self.protocol is not None:
+                self._fail(code, reason)
+                self._flush_locked_nowait()
+
     def _abort(self) -> None:
         """Drop the TCP connection; the reader thread then exits and cleans up."""
         with self._lock:
@@ -781,7 +784,7 @@ class WebSocketCommonProtocol:
         """Drop the connection if it isn't closed within close_timeout (lock held)."""
         if self._close_timer is not None:
             self._close_timer.cancel()
-        if self.close_timeout is not None:
+        if self.close_timeout is not None and not self._closed.is_set():
             self._close_timer = call_later(self.close_timeout, callback or self._abort)
 
     def _wait_reader_exit(self, timeout: float | None) -> None:
@@ -851,20 +854,65 @@ class WebSocketCommonProtocol:
             self._pong_timer = None
 
 
+class FragmentWriter:
+    """Sends an iterable as one fragmented message, frame by frame (RFC 6455 §5.4).
+
+    A fragment is held back until the next one arrives, so that the last
+    frame can carry FIN. Both faces drive it: the sync face with ``for``, the
+    asyncio facade with ``async for``. The caller holds the send lock and
+    flushes up to each returned target.
+    """
+
+    def __init__(self, connection: WebSocketCommonProtocol) -> None:
+        self._connection = connection
+        self._opcode: Opcode | None = None
+        self._held: bytes | bytearray | memoryview | None = None
+        self._started = False
+
+    def add(self, fragment: Any) -> int:
+        """Take the next fragment; send the one before it. Return the flush target.
+
+        Raises:
+            TypeError: The fragment's type differs from the first one's.
+        """
+        if self._opcode is None:
+            if isinstance(fragment, str):
+                self._opcode = Opcode.TEXT
+            elif isinstance(fragment, (bytes, bytearray, memoryview)):
+                self._opcode = Opcode.BINARY
+            else:
+                raise TypeError("iterable must contain str or bytes-like objects")
+        if self._opcode is Opcode.TEXT:
+            if not isinstance(fragment, str):
+                raise TypeError("iterable must contain only str")
+            data: bytes | bytearray | memoryview = fragment.encode()
+        elif isinstance(fragment, (bytes, bytearray, memoryview)):
+            data = fragment
+        else:
+            raise TypeError("iterable must contain only bytes-like objects")
+        target = self._send(fin=False) if self._held is not None else 0
+        self._held = data
+        return target
+
+    def finish(self) -> int:
+        """Send the last fragment with FIN; return the flush target (0: nothing sent)."""
+        return 0 if self._held is None else self._send(fin=True)
+
+    def abort(self) -> None:
+        """Fail the connection if the message was started: it can't be completed."""
+        if self._started:
+            self._connection._fail_nowait(CloseCode.INTERNAL_ERROR, "incomplete fragmented message")
+
+    def _send(self, *, fin: bool) -> int:
+        assert self._opcode is not None and self._held is not None
+        target = self._connection._queue_fragment(self._opcode, self._held, not self._started, fin)
+        self._started = True
+        self._held = None
+        return target
+
+
 def _to_bytes(data: Data | bytearray | memoryview) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
-
-
-def _encode_text(fragment: Any) -> bytes:
-    if not isinstance(fragment, str):
-        raise TypeError("iterable must contain only str")
-    return fragment.encode()
-
-
-def _check_binary(fragment: Any) -> Any:
-    if not isinstance(fragment, (bytes, bytearray, memoryview)):
-        raise TypeError("iterable must contain only bytes-like objects")
-    return fragment
 
 
 def _coalesce(batch: list[bytes]) -> Iterator[bytes]:

@@ -16,7 +16,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 from .defaults import CLOSE_TIMEOUT, MAX_LINE_LENGTH, MAX_NUM_HEADERS, OPEN_TIMEOUT
 from .exceptions import AbortHandshake, ConnectionClosed, InvalidHandshake
@@ -172,13 +175,19 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             return False
         self.path = request.path
         self.request_headers = request.headers
-        response = self._early_response(request, handshake)
-        if response is None:
-            try:
-                response = handshake.accept(request, select_subprotocol=self.select_subprotocol)
-            except InvalidHandshake as exc:
-                self.logger.info("! opening handshake failed: %s", exc)
-                response = handshake.reject_for(exc)
+        try:
+            response = self._early_response(request, handshake)
+            if response is None:
+                try:
+                    response = handshake.accept(request, select_subprotocol=self.select_subprotocol)
+                except InvalidHandshake as exc:
+                    self.logger.info("! opening handshake failed: %s", exc)
+                    response = handshake.reject_for(exc)
+        except Exception as exc:
+            # A bug in a hook (process_request, select_subprotocol,
+            # extra_headers): log it like a handler bug, answer 500 without details.
+            self.logger.error("opening handshake failed", exc_info=True)
+            response = handshake.reject_for(exc)
         self.response_headers = response.headers
         if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
             self._reject(sock, response)
@@ -281,6 +290,26 @@ class WebSocketServer:
         """The open connections (a copy)."""
         with self._lock:
             return set(self._connections)
+
+    @classmethod
+    def create(
+        cls,
+        handler: Callable[..., Any],
+        host: str | Sequence[str] | None,
+        port: int | None,
+        *,
+        create_protocol: Callable[..., WebSocketServerProtocol] | None,
+        sock: socket.socket | None,
+        backlog: int,
+        reuse_port: bool,
+        options: dict[str, Any],
+    ) -> Self:
+        """Bind the listening sockets and build the server, not yet accepting."""
+        factory = WebSocketServerProtocol if create_protocol is None else create_protocol
+        sockets = [sock] if sock is not None else _listen(host, port or 0, backlog, reuse_port)
+        for listener in sockets:
+            listener.setblocking(False)
+        return cls(handler, sockets, factory, options, options.get("logger"))
 
     def start(self) -> None:
         """Start accepting connections; :func:`serve` calls it."""
@@ -423,6 +452,10 @@ class WebSocketServer:
         return True
 
     def _run_handler(self, websocket: WebSocketServerProtocol) -> None:
+        """Run the handler in the connection thread, then close and forget the connection.
+
+        The asyncio facade overrides this to run the handler as a task instead.
+        """
         try:
             if self._handler_takes_path:
                 self.handler(websocket, websocket.path)
@@ -437,8 +470,12 @@ class WebSocketServer:
         else:
             websocket.close()
         finally:
-            with self._lock:
-                self._connections.discard(websocket)
+            self._forget(websocket)
+
+    def _forget(self, websocket: WebSocketServerProtocol) -> None:
+        """Remove a connection whose handler is done from :attr:`connections`."""
+        with self._lock:
+            self._connections.discard(websocket)
 
 
 def serve(
@@ -475,11 +512,16 @@ def serve(
     Raises:
         OSError: The address can't be bound.
     """
-    factory = WebSocketServerProtocol if create_protocol is None else create_protocol
-    sockets = [sock] if sock is not None else _listen(host, port or 0, backlog, reuse_port)
-    for listener in sockets:
-        listener.setblocking(False)
-    server = WebSocketServer(handler, sockets, factory, options, options.get("logger"))
+    server = WebSocketServer.create(
+        handler,
+        host,
+        port,
+        create_protocol=create_protocol,
+        sock=sock,
+        backlog=backlog,
+        reuse_port=reuse_port,
+        options=options,
+    )
     server.start()
     return server
 

@@ -246,14 +246,17 @@ class Protocol:
 
         After this, incoming bytes are ignored; the I/O layer should close the
         TCP connection once the peer closes its side or a timeout expires.
+
+        Raises:
+            ProtocolError: The code may not be sent; nothing changes then.
         """
         if self.state is State.OPEN:
+            # State OPEN means no Close frame was received: close_rcvd_then_sent stays None.
             close = Close(code, _truncate(reason))
+            payload = close.serialize()  # validate the code before changing any state
             self.close_sent = close
-            if self.close_rcvd is not None:
-                self.close_rcvd_then_sent = True
             self.state = State.CLOSING
-            self._send_frame(Frame(Opcode.CLOSE, close.serialize()))
+            self._send_frame(Frame(Opcode.CLOSE, payload))
         if self.state is not State.CLOSED:
             self._output.append(b"")
         self._discarding = True
@@ -473,7 +476,8 @@ class Protocol:
             self.close_rcvd_then_sent = True
             self.state = State.CLOSING
             self._send_frame(Frame(Opcode.CLOSE, close.serialize()))
-        elif self.close_rcvd_then_sent is None:
+        else:
+            # Only send_close() leaves the state CLOSING with parsing still on.
             self.close_rcvd_then_sent = False
         # RFC 6455 §7.1.1: the server closes the TCP connection first.
         if self.side is Side.SERVER:
