@@ -1134,12 +1134,26 @@ def test_fail_when_already_closing_only_queues_eof(side: Side) -> None:
 
 
 def test_fail_after_the_peer_closed_only_queues_eof(side: Side) -> None:
+    """The EOF is queued once: a server queued it already with its Close reply."""
     protocol = Protocol(side)
     close_remotely(protocol)
     protocol.data_to_send()
     protocol.fail(1011)
-    assert sent(protocol) == [EOF]
+    assert sent(protocol) == ([] if side is Side.SERVER else [EOF])
     assert protocol.close_sent == Close(1000)
+    protocol.fail(1011)
+    assert sent(protocol) == []
+
+
+@pytest.mark.parametrize("method", ["send_ping", "send_pong"])
+def test_control_frame_payload_over_125_bytes_is_refused(side: Side, method: str) -> None:
+    """§5.5: control frames carry at most 125 bytes of payload."""
+    protocol = Protocol(side)
+    getattr(protocol, method)(b"x" * 125)
+    protocol.data_to_send()
+    with pytest.raises(ValueError):
+        getattr(protocol, method)(b"x" * 126)
+    assert protocol.data_to_send() == []
 
 
 def test_fail_when_closed_does_nothing(side: Side) -> None:

@@ -133,6 +133,7 @@ class Protocol:
         self._output: list[bytes] = []
         # Bytes received after a Close frame or a failure are not parsed.
         self._discarding = False
+        self._eof_sent = False
         # Incoming fragmented message: opcode of its first frame, parts so far.
         self._in_opcode: Opcode | None = None
         self._in_parts: list[bytes] | list[str] = []
@@ -212,8 +213,10 @@ class Protocol:
 
         Raises:
             InvalidState: The connection is not open.
+            ValueError: ``data`` is longer than 125 bytes (RFC 6455 §5.5).
         """
         self._check_open()
+        _check_control_payload(data)
         self._send_frame(Frame(Opcode.PING, data))
 
     def send_pong(self, data: bytes) -> None:
@@ -221,8 +224,10 @@ class Protocol:
 
         Raises:
             InvalidState: The connection is not open.
+            ValueError: ``data`` is longer than 125 bytes (RFC 6455 §5.5).
         """
         self._check_open()
+        _check_control_payload(data)
         self._send_frame(Frame(Opcode.PONG, data))
 
     def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -258,7 +263,7 @@ class Protocol:
             self.state = State.CLOSING
             self._send_frame(Frame(Opcode.CLOSE, payload))
         if self.state is not State.CLOSED:
-            self._output.append(b"")
+            self._send_eof()
         self._discarding = True
         self._buffer.clear()
 
@@ -374,7 +379,9 @@ class Protocol:
                 offset = end
                 self._receive_frame(first, Opcode(opcode), payload)
         finally:
-            if offset:
+            if self._discarding:
+                buffer.clear()
+            elif offset:
                 del buffer[:offset]
 
     def _check_header(self, first: int, opcode: int, length: int) -> None:
@@ -481,6 +488,12 @@ class Protocol:
             self.close_rcvd_then_sent = False
         # RFC 6455 §7.1.1: the server closes the TCP connection first.
         if self.side is Side.SERVER:
+            self._send_eof()
+
+    def _send_eof(self) -> None:
+        """Ask the I/O layer to half-close the TCP connection, once."""
+        if not self._eof_sent:
+            self._eof_sent = True
             self._output.append(b"")
 
 
@@ -490,3 +503,8 @@ def _truncate(reason: str, limit: int = 123) -> str:
     if len(encoded) <= limit:
         return reason
     return encoded[: limit - 3].decode(errors="ignore") + "..."
+
+
+def _check_control_payload(data: bytes) -> None:
+    if len(data) > 125:
+        raise ValueError("control frame payload must be 125 bytes or less")

@@ -119,7 +119,7 @@ class PerMessageDeflate(Extension):
         # holds only the last 2**bits bytes, which is all a conforming peer may
         # refer to (within one call inflate reads back into its output buffer,
         # so it doesn't enforce the window there).
-        self._compress_wbits = 15
+        self._compress_wbits = max(local_max_window_bits, 9)
         # Created on first use, and dropped after each message when there is no
         # context takeover, so that an idle connection holds no zlib buffers.
         self._decoder: zlib._Decompress | None = None
@@ -164,12 +164,12 @@ class PerMessageDeflate(Extension):
             return frame
         self._decoding = not frame.fin
         data = b"".join((frame.data, _EMPTY_BLOCK_TAIL)) if frame.fin else frame.data
-        payload = self._inflate(data, max_size)
+        payload = self._inflate(data, max_size, frame.fin)
         if frame.fin and self.remote_no_context_takeover:
             self._decoder = None
         return Frame(frame.opcode, payload, frame.fin, False, frame.rsv2, frame.rsv3)
 
-    def _inflate(self, data: bytes, max_size: int | None) -> bytes:
+    def _inflate(self, data: bytes, max_size: int | None, final: bool) -> bytes:
         parts = []
         size = 0
         while True:
@@ -199,6 +199,11 @@ class PerMessageDeflate(Extension):
             # the final block would be dropped silently.
             data = decoder.unused_data
             self._decoder = None
+            # A peer that omits the 0x00 that §7.2.3.4 puts after the final
+            # block leaves only the appended tail: it doesn't start a stream,
+            # and feeding it would leave half a block header for the next message.
+            if final and data == _EMPTY_BLOCK_TAIL:
+                break
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def encode(self, frame: Frame) -> Frame:
@@ -287,7 +292,7 @@ def _parse_window_bits(name: str, value: str | None) -> int:
 
 
 def _check_window_bits(name: str, bits: int) -> None:
-    if isinstance(bits, bool) or not 8 <= bits <= 15:
+    if not 8 <= bits <= 15:
         raise ValueError(f"{name} must be between 8 and 15, got {bits!r}")
 
 
