@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CLOSE_TIMEOUT",
+    "MAX_BODY_SIZE",
     "MAX_LINE_LENGTH",
     "MAX_NUM_HEADERS",
     "MAX_QUEUE",
@@ -15,6 +16,7 @@ __all__ = [
     "OPEN_TIMEOUT",
     "PING_INTERVAL",
     "PING_TIMEOUT",
+    "WRITE_TIMEOUT",
 ]
 
 #: Largest message accepted, in bytes, after decompression (1009 beyond it).
@@ -29,7 +31,11 @@ CLOSE_TIMEOUT: float | None = 10.0
 PING_INTERVAL: float | None = 20.0
 #: Seconds to wait for the pong to a keepalive ping before failing with 1011.
 PING_TIMEOUT: float | None = 20.0
+#: Seconds a send may wait for a peer that doesn't read before the connection is dropped.
+WRITE_TIMEOUT: float | None = None
 #: Most header lines accepted in an HTTP request or response.
 MAX_NUM_HEADERS: int = 128
 #: Longest HTTP line accepted, in bytes, CRLF excluded.
 MAX_LINE_LENGTH: int = 8192
+#: Largest body read from an HTTP error response during the opening handshake.
+MAX_BODY_SIZE: int = 2**20

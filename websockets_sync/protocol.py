@@ -30,7 +30,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from .defaults import CLOSE_TIMEOUT, MAX_QUEUE, MAX_SIZE, PING_INTERVAL, PING_TIMEOUT
+from .defaults import (
+    CLOSE_TIMEOUT,
+    MAX_QUEUE,
+    MAX_SIZE,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_TIMEOUT,
+)
 from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
 from .sansio.frames import CloseCode, Frame, Opcode
 from .sansio.headers import Headers
@@ -106,7 +113,7 @@ class WebSocketCommonProtocol:
         close_timeout: float | None = CLOSE_TIMEOUT,
         max_size: int | None = MAX_SIZE,
         max_queue: int | None = MAX_QUEUE,
-        write_timeout: float | None = None,
+        write_timeout: float | None = WRITE_TIMEOUT,
         logger: logging.Logger | None = None,
     ) -> None:
         self.ping_interval = ping_interval

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from ..defaults import MAX_LINE_LENGTH, MAX_NUM_HEADERS
+from ..defaults import MAX_BODY_SIZE, MAX_LINE_LENGTH, MAX_NUM_HEADERS
 from ..exceptions import InvalidMessage, SecurityError
 from .headers import Headers
 
@@ -37,9 +37,6 @@ __all__ = [
 
 #: The GUID that RFC 6455 §1.3 appends to Sec-WebSocket-Key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-#: Largest body of a non-101 response that :class:`ResponseParser` reads.
-MAX_BODY_SIZE = 2**20
 
 # RFC 7230 §3.2.6 token, as bytes.
 _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
