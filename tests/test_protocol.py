@@ -437,11 +437,14 @@ def test_slow_reader_holds_back_flooding_peer() -> None:
 
         flooder = threading.Thread(target=flood)
         flooder.start()
-        time.sleep(300 * MS)
-        stalled_at = sent
-        time.sleep(200 * MS)
-        # The sender is blocked: socket buffers hold a bounded number of messages.
-        assert sent == stalled_at
+        # The sender stalls: nothing more goes out for a while.
+        deadline = time.monotonic() + 10
+        stalled_at, stalled_since = -1, time.monotonic()
+        while time.monotonic() - stalled_since < 200 * MS:
+            assert time.monotonic() < deadline, "the sender never stalled"
+            if sent != stalled_at:
+                stalled_at, stalled_since = sent, time.monotonic()
+            time.sleep(10 * MS)
         # The reader stops once the queue is full; one read may complete a
         # few more messages: 256 KiB of reading buffer holds four of them.
         assert len(pair.client._messages) <= 4 + 4

@@ -168,7 +168,7 @@ class WebSocketCommonProtocol:
         self._close_wakers: list[Callable[[], None]] = []
         self._pending: list[bytes] = []
         self._queued = 0  # bytes handed to the outgoing buffer, ever
-        self._written = 0  # bytes written or given up on, ever
+        self._written = 0  # bytes written to the socket, ever
         self._writing = False
         self._write_error: OSError | None = None
         self._aborted = False
@@ -556,7 +556,6 @@ class WebSocketCommonProtocol:
                 while self._writing:
                     self._write_done.wait()
             self._pending.clear()
-            self._written = self._queued
             exc = protocol.close_exc
             pings, self._pings = self._pings, {}
             wakers = self._wakers + self._close_wakers
@@ -633,7 +632,7 @@ class WebSocketCommonProtocol:
             return self._queued
 
     def _is_flushed(self, target: int) -> bool:
-        """Whether the outgoing buffer is written up to ``target``, or given up on."""
+        """Whether the outgoing buffer is written up to ``target``."""
         return self._written >= target
 
     def _call_sansio(self, method: Callable[..., None], *args: Any) -> None:
@@ -702,7 +701,7 @@ class WebSocketCommonProtocol:
             self._writing = False
             self._write_done.notify_all()
         if self._write_error is not None:
-            self._written = self._queued
+            # Senders waiting for these bytes find the error and raise.
             self._pending.clear()
 
     def _write_unlocked(
