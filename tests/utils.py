@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -12,11 +13,21 @@ from typing import Any
 __all__ = [
     "MS",
     "Echo",
+    "HTTPReply",
+    "accept_response",
+    "answer_close",
+    "build_request",
+    "http_exchange",
+    "ipv6_loopback_available",
     "library_threads",
     "open_sockets",
     "raw_client",
     "raw_server",
+    "read_client_frame",
+    "read_http_head",
+    "read_until_eof",
     "server_uri",
+    "wait_for",
 ]
 
 #: The timing unit of the tests: one millisecond, scaled on slow machines by
@@ -215,3 +226,156 @@ def read_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bool, bytes
     payload = bytes(buffer[offset : offset + length])
     del buffer[: offset + length]
     return first & 0x0F, bool(first & 0x80), payload
+
+
+# Helpers for the server, client, interop and command line tests.
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` every few milliseconds until it is true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(2 * MS)
+
+
+def ipv6_loopback_available() -> bool:
+    """Whether this host can listen on ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        return False
+    return True
+
+
+def build_request(
+    path: str = "/",
+    *,
+    request_line: str | None = None,
+    drop: tuple[str, ...] = (),
+    extra: tuple[tuple[str, str], ...] = (),
+    **replace: str,
+) -> bytes:
+    """A handshake request by hand: drop or replace headers (``Sec_WebSocket_Key=...``)."""
+    headers = {
+        "Host": "127.0.0.1",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    for name, value in replace.items():
+        headers[name.replace("_", "-")] = value
+    lines = [request_line or f"GET {path} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name not in drop]
+    lines += [f"{name}: {value}" for name, value in extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_until_eof(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Read until the peer closes; a reset after some data counts as the end too."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def http_exchange(server: Any, request: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes to ``server`` and return everything it answers until it hangs up."""
+    with raw_client(server, timeout) as sock:
+        sock.sendall(request)
+        return read_until_eof(sock, timeout)
+
+
+class HTTPReply:
+    """A parsed HTTP response: status code, headers (lower-case names) and body."""
+
+    def __init__(self, data: bytes) -> None:
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        self.status_line = status_line
+        self.status = int(status_line.split(" ")[1]) if status_line.startswith("HTTP/") else 0
+        self.headers: dict[str, list[str]] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            self.headers.setdefault(name.strip().lower(), []).append(value.strip())
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name``, joined with commas if repeated; ``None`` if absent."""
+        values = self.headers.get(name.lower())
+        return None if values is None else ", ".join(values)
+
+
+def read_http_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read an HTTP head up to the empty line; return it and the bytes after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed after {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
+def accept_response(request: bytes, extra: bytes = b"") -> bytes:
+    """A valid 101 response to a captured handshake request, with optional raw header lines."""
+    import base64
+    import hashlib
+
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n" + extra + b"\r\n"
+    )
+
+
+def read_client_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
+    """Read one masked frame sent by a client: (opcode, unmasked payload); raise EOFError."""
+
+    def need(size: int) -> None:
+        while len(buffer) < size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            buffer.extend(chunk)
+
+    need(2)
+    opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+    if length == 126:
+        need(4)
+        length, offset = int.from_bytes(buffer[2:4], "big"), 4
+    elif length == 127:
+        need(10)
+        length, offset = int.from_bytes(buffer[2:10], "big"), 10
+    need(offset + 4 + length)
+    mask = buffer[offset : offset + 4]
+    masked = buffer[offset + 4 : offset + 4 + length]
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+    del buffer[: offset + 4 + length]
+    return opcode, payload
+
+
+def answer_close(sock: socket.socket, buffer: bytearray) -> bytes:
+    """Read client frames until a Close; echo it back unmasked and return its payload."""
+    while True:
+        opcode, payload = read_client_frame(sock, buffer)
+        if opcode == 0x8:
+            sock.sendall(frame(0x8, payload, mask=None))
+            return payload

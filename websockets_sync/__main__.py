@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from .client import connect
-from .exceptions import ConnectionClosed
+from .exceptions import ConnectionClosed, WebSocketException
 from .protocol import WebSocketCommonProtocol
 from .server import serve
 
@@ -27,12 +27,12 @@ def _echo(websocket: WebSocketCommonProtocol) -> None:
 
 
 def _serve(host: str, port: int) -> int:
-    with serve(_echo, host, port) as server:
+    # Ctrl-C may come as soon as the address is printed, before serve_forever().
+    with contextlib.suppress(KeyboardInterrupt), serve(_echo, host, port) as server:
         address = server.sockets[0].getsockname()
         print(f"echo server listening on ws://{address[0]}:{address[1]}/ (Ctrl-C to stop)")
         sys.stdout.flush()
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+        server.serve_forever()
     return 0
 
 
@@ -49,7 +49,12 @@ def _print_incoming(websocket: WebSocketCommonProtocol) -> None:
 
 
 def _connect(uri: str) -> int:
-    with connect(uri) as websocket:
+    try:
+        websocket = connect(uri)
+    except (OSError, WebSocketException) as exc:  # TimeoutError is an OSError
+        print(f"Failed to connect to {uri}: {exc}", file=sys.stderr)
+        return 1
+    with websocket:
         printer = threading.Thread(target=_print_incoming, args=(websocket,), daemon=True)
         printer.start()
         try:

@@ -45,6 +45,8 @@ HTTPResponse = tuple[http.HTTPStatus | int, HeadersLike, bytes]
 _HANDSHAKE_READ_SIZE = 65536
 # How long a rejected client gets to read our HTTP error before we hang up.
 _REJECT_LINGER = 1.0
+# How often serve_forever() lets the main thread notice Ctrl-C.
+_SIGNAL_CHECK_INTERVAL = 0.1
 
 _logger = logging.getLogger("websockets_sync.server")
 
@@ -192,6 +194,8 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
             self._reject(sock, response)
             return False
+        if self.ws_server is not None and not self.ws_server._upgrading(sock):
+            return False  # the server is closing: it dropped the connection
         sock.sendall(response.serialize())
         self.subprotocol = handshake.subprotocol
         self.logger.debug("= connection open")
@@ -318,8 +322,15 @@ class WebSocketServer:
         self._accept_thread.start()
 
     def serve_forever(self) -> None:
-        """Block until :meth:`close` is called from another thread or a handler."""
-        self._closed.wait()
+        """Block until :meth:`close` is called from another thread or a handler.
+
+        In the main thread, Ctrl-C interrupts it with :exc:`KeyboardInterrupt`.
+        """
+        # Wake up now and then: when the kernel hands SIGINT to another thread,
+        # Python runs the handler only once the main thread runs Python code,
+        # which a wait without a timeout never does.
+        while not self._closed.wait(_SIGNAL_CHECK_INTERVAL):
+            pass
 
     def close(self, close_connections: bool = True) -> None:
         """Stop accepting, close open connections with 1001, and wait for handlers.
@@ -431,6 +442,18 @@ class WebSocketServer:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
+    def _upgrading(self, sock: socket.socket) -> bool:
+        """Called before the 101 response: from now on, :meth:`close` must not drop ``sock``.
+
+        Return ``False`` if the server is closing: :meth:`close` has shut the
+        socket down already. After the 101, a closing server sends 1001 instead.
+        """
+        with self._lock:
+            if self._closing:
+                return False
+            self._handshaking.discard(sock)
+            return True
+
     def _handshake(self, websocket: WebSocketServerProtocol, sock: socket.socket) -> bool:
         try:
             opened = websocket.handshake(sock)
@@ -511,7 +534,14 @@ def serve(
 
     Raises:
         OSError: The address can't be bound.
+        TypeError: An option is unknown.
+        ValueError: An option has an invalid value.
     """
+    factory = WebSocketServerProtocol if create_protocol is None else create_protocol
+    if isinstance(factory, type):
+        # Check the options now, not in every connection thread: a typo would
+        # otherwise give a server that drops every connection.
+        factory(handler, None, **options)
     server = WebSocketServer.create(
         handler,
         host,
