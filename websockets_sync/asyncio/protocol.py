@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
@@ -108,6 +109,18 @@ class WebSocketCommonProtocol:
     def latency(self) -> float:
         """Latency of the last ping, in seconds."""
         return self.connection.latency
+
+    def __getattr__(self, name: str) -> Any:
+        """The other public attributes of :attr:`connection`: options, socket, protocol...
+
+        Its methods aren't delegated: the coroutines of this class replace them.
+        """
+        if name.startswith("_") or name == "connection":
+            raise AttributeError(name)
+        value = getattr(self.connection, name)
+        if inspect.ismethod(value):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return value
 
     # Receiving.
 

@@ -240,9 +240,19 @@ class serve:
     async def _start(self) -> WebSocketServer:
         server = WebSocketServer(asyncio.get_running_loop())
         factory = self.create_protocol
+        if isinstance(factory, type):
+            # Check the options now, as the sync serve() does, rather than
+            # in every connection thread.
+            factory(self.handler, server, **self.options)
 
-        def create_core_protocol(handler: Any, _: Any, **options: Any) -> _CoreServerProtocol:
-            return factory(handler, server, **options).connection  # type: ignore[return-value]
+        def create_core_protocol(
+            handler: Any, core_server: sync_server.WebSocketServer, **options: Any
+        ) -> _CoreServerProtocol:
+            websocket = factory(handler, server, **options).connection
+            assert isinstance(websocket, _CoreServerProtocol)
+            # The core server needs to know its connections (see _upgrading).
+            websocket.ws_server = core_server
+            return websocket
 
         core = await bridge.run_blocking(
             _CoreServer.create,
