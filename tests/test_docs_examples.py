@@ -158,6 +158,14 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
         ],
         [],
     ),
+    "compression_settings.py": (
+        [
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10",
+            "5000",
+            "None",
+        ],
+        [],
+    ),
     "cheatsheet_logging.py": (
         ["the server closed the connection with code 1011"],
         [
@@ -187,7 +195,7 @@ def test_pages_show_every_example_but_its_first_two_lines() -> None:
         assert path.read_text().startswith("from __future__ import annotations\n\nimport ")
     pages = "".join(
         (REPO_ROOT / "docs" / page).read_text()
-        for page in ["intro/asyncio.rst", "howto/cheatsheet.rst"]
+        for page in ["intro/asyncio.rst", "howto/cheatsheet.rst", "topics/compression.rst"]
     )
     included = re.findall(r"\.\. literalinclude:: \.\./examples/(\S+)\n   :lines: 3-\n", pages)
     assert len(included) == pages.count("literalinclude::")
