@@ -10,31 +10,9 @@ import importlib
 import logging
 from typing import Any
 
+from . import exceptions
 from .client import WebSocketClientProtocol, connect
-from .exceptions import (
-    AbortHandshake,
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    DuplicateParameter,
-    InvalidHandshake,
-    InvalidHeader,
-    InvalidHeaderFormat,
-    InvalidHeaderValue,
-    InvalidMessage,
-    InvalidOrigin,
-    InvalidParameterName,
-    InvalidParameterValue,
-    InvalidState,
-    InvalidStatusCode,
-    InvalidUpgrade,
-    InvalidURI,
-    NegotiationError,
-    PayloadTooBig,
-    ProtocolError,
-    SecurityError,
-    WebSocketException,
-)
+from .exceptions import *  # noqa: F403 - the hierarchy, listed in exceptions.__all__
 from .protocol import PongWaiter, WebSocketCommonProtocol
 from .sansio.frames import Close, CloseCode
 from .sansio.headers import Headers
@@ -42,34 +20,13 @@ from .server import WebSocketServer, WebSocketServerProtocol, serve
 from .version import version as __version__
 
 __all__ = [
-    "AbortHandshake",
+    *exceptions.__all__,
     "Close",
     "CloseCode",
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "DuplicateParameter",
     "Headers",
-    "InvalidHandshake",
-    "InvalidHeader",
-    "InvalidHeaderFormat",
-    "InvalidHeaderValue",
-    "InvalidMessage",
-    "InvalidOrigin",
-    "InvalidParameterName",
-    "InvalidParameterValue",
-    "InvalidState",
-    "InvalidStatusCode",
-    "InvalidURI",
-    "InvalidUpgrade",
-    "NegotiationError",
-    "PayloadTooBig",
     "PongWaiter",
-    "ProtocolError",
-    "SecurityError",
     "WebSocketClientProtocol",
     "WebSocketCommonProtocol",
-    "WebSocketException",
     "WebSocketServer",
     "WebSocketServerProtocol",
     "__version__",

@@ -8,30 +8,7 @@
 from __future__ import annotations
 
 from .. import exceptions
-from ..exceptions import (
-    AbortHandshake,
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    DuplicateParameter,
-    InvalidHandshake,
-    InvalidHeader,
-    InvalidHeaderFormat,
-    InvalidHeaderValue,
-    InvalidMessage,
-    InvalidOrigin,
-    InvalidParameterName,
-    InvalidParameterValue,
-    InvalidState,
-    InvalidStatusCode,
-    InvalidUpgrade,
-    InvalidURI,
-    NegotiationError,
-    PayloadTooBig,
-    ProtocolError,
-    SecurityError,
-    WebSocketException,
-)
+from ..exceptions import *  # noqa: F403 - the hierarchy, listed in exceptions.__all__
 from ..sansio.headers import Headers
 from ..version import version as __version__
 from .client import WebSocketClientProtocol, connect
@@ -39,31 +16,10 @@ from .protocol import WebSocketCommonProtocol
 from .server import WebSocketServer, WebSocketServerProtocol, serve
 
 __all__ = [
-    "AbortHandshake",
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "DuplicateParameter",
+    *exceptions.__all__,
     "Headers",
-    "InvalidHandshake",
-    "InvalidHeader",
-    "InvalidHeaderFormat",
-    "InvalidHeaderValue",
-    "InvalidMessage",
-    "InvalidOrigin",
-    "InvalidParameterName",
-    "InvalidParameterValue",
-    "InvalidState",
-    "InvalidStatusCode",
-    "InvalidURI",
-    "InvalidUpgrade",
-    "NegotiationError",
-    "PayloadTooBig",
-    "ProtocolError",
-    "SecurityError",
     "WebSocketClientProtocol",
     "WebSocketCommonProtocol",
-    "WebSocketException",
     "WebSocketServer",
     "WebSocketServerProtocol",
     "__version__",
