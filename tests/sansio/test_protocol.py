@@ -1419,15 +1419,29 @@ def test_decoded_fragments_over_max_size_fail_with_1009(side: Side) -> None:
     fails_with(protocol, data, 1009, PayloadTooBig, "message exceeds limit of 5 bytes")
 
 
-def test_compressed_frame_header_gets_some_slack(side: Side) -> None:
-    """A compressed frame may be slightly larger than the message it carries."""
-    protocol = Protocol(side, max_size=10, extensions=[Doubler()])
-    protocol.receive_data(incoming(side, BINARY, b"", rsv=4, length=10 + 1024))
+@pytest.mark.parametrize(("max_size", "slack"), [(10, 1 + 1024), (80_000, 10_000 + 1024)])
+def test_compressed_frame_header_gets_some_slack(side: Side, max_size: int, slack: int) -> None:
+    """A compressed frame may be larger than the message it carries: 1/8 and 1 KiB more."""
+    protocol = Protocol(side, max_size=max_size, extensions=[Doubler()])
+    protocol.receive_data(incoming(side, BINARY, b"", rsv=4, length=max_size + slack))
     assert protocol.events_received() == []
     assert protocol.parser_exc is None
-    protocol = Protocol(side, max_size=10, extensions=[Doubler()])
-    header = incoming(side, BINARY, b"", rsv=4, length=10 + 1025)
-    fails_with(protocol, header, 1009, PayloadTooBig, "exceeds limit of 10 bytes")
+    protocol = Protocol(side, max_size=max_size, extensions=[Doubler()])
+    header = incoming(side, BINARY, b"", rsv=4, length=max_size + slack + 1)
+    fails_with(protocol, header, 1009, PayloadTooBig, f"exceeds limit of {max_size} bytes")
+
+
+def test_continuation_of_a_compressed_message_gets_the_slack_too(side: Side) -> None:
+    protocol = Protocol(side, max_size=80_000, extensions=[Doubler()])
+    protocol.receive_data(incoming(side, BINARY, b"ab", rsv=4, fin=False))
+    assert protocol.parser_exc is None
+    # Doubler decoded 4 bytes: 79_996 are left, so 79_996 + 9_999 + 1024 may follow.
+    protocol.receive_data(incoming(side, CONT, b"", length=79_996 + 9_999 + 1024))
+    assert protocol.parser_exc is None
+    protocol = Protocol(side, max_size=80_000, extensions=[Doubler()])
+    protocol.receive_data(incoming(side, BINARY, b"ab", fin=False))
+    header = incoming(side, CONT, b"", length=79_998 + 1)
+    fails_with(protocol, header, 1009, PayloadTooBig, "exceeds limit of 80000 bytes")
 
 
 def test_uncompressed_frame_header_gets_no_slack(side: Side) -> None:

@@ -80,8 +80,11 @@ Event = str | bytes | Frame | Failure
 
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
-# A compressed frame may be a little larger than the message it carries, since
-# deflate adds 5 bytes per 64 KiB stored block; this bounds that slack.
+# A compressed message may be larger on the wire than once decompressed: deflate
+# adds 5 bytes per stored block, and blocks are as small as 128 bytes with
+# memLevel=1 (4% more). Its frames are allowed this much more than what is left
+# of max_size; the decompressor enforces max_size itself, on the decoded size.
+_COMPRESSION_SLACK_RATIO = 8  # 1/8, 12.5%
 _COMPRESSION_SLACK = 1024
 
 
@@ -138,6 +141,8 @@ class Protocol:
         self._in_opcode: Opcode | None = None
         self._in_parts: list[bytes] | list[str] = []
         self._in_size = 0
+        # Whether the message in progress is compressed: its frames may be larger.
+        self._in_compressed = False
         self._in_decoder: codecs.IncrementalDecoder | None = None
         # Whether an outgoing fragmented message awaits its next fragment.
         self._out_fragmented = False
@@ -403,11 +408,13 @@ class Protocol:
                 raise ProtocolError("unexpected continuation frame")
         elif self._in_opcode is not None:
             raise ProtocolError("expected a continuation frame")
+        else:
+            self._in_compressed = bool(first & 0x40) and bool(self.extensions)
         max_size = self.max_size
         if max_size is not None:
             limit = max_size - self._in_size
-            if first & 0x40 and self.extensions:
-                limit += _COMPRESSION_SLACK
+            if self._in_compressed:
+                limit += limit // _COMPRESSION_SLACK_RATIO + _COMPRESSION_SLACK
             if length > limit:
                 raise PayloadTooBig(
                     f"frame with {length} bytes after {self._in_size} bytes "
