@@ -493,12 +493,15 @@ def test_peer_disconnecting_mid_frame_raises_promptly() -> None:
 )
 def test_protocol_errors_get_the_right_close_code(raw: bytes, code: int) -> None:
     errors: list[BaseException] = []
+    handled = threading.Event()
 
     def handler(websocket) -> None:  # type: ignore[no-untyped-def]
         try:
             websocket.recv(timeout=5)
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            handled.set()
 
     with serve(handler, "127.0.0.1", 0, max_size=1000, compression=None) as server:
         with raw_client(server) as sock:
@@ -510,6 +513,8 @@ def test_protocol_errors_get_the_right_close_code(raw: bytes, code: int) -> None
             # The server closes the TCP connection after failing it.
             sock.settimeout(5)
             assert sock.recv(4096) == b""
+        # Closing the server before the handler starts would skip it.
+        assert handled.wait(5)
     assert len(errors) == 1 and isinstance(errors[0], ConnectionClosedError)
 
 

@@ -163,6 +163,7 @@ class WebSocketCommonProtocol:
         # fragments of two messages never interleave.
         self._send_lock = threading.Lock()
 
+        # Messages, and the failure that came after them, if any.
         self._messages: deque[Data | Failure] = deque()
         self._wakers: list[Callable[[], None]] = []
         self._close_wakers: list[Callable[[], None]] = []
@@ -470,13 +471,15 @@ class WebSocketCommonProtocol:
                 while (
                     len(self._messages) >= self.max_queue
                     and protocol.state is State.OPEN
+                    # After an error nothing more is parsed: read on, to see
+                    # the TCP connection close.
+                    and protocol.parser_exc is None
                     and not self._aborted
                 ):
                     self._space_available.wait()
 
     def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
         """Act on events from the sans-I/O layer (lock held); return wakers to call."""
-        self._protocol()
         queued = False
         for event in events:
             if type(event) is str or type(event) is bytes:
