@@ -1,0 +1,3 @@
+"""Interoperability with real peers: aiohttp, websocket-client, Node's ws, Chromium, nginx."""
+
+from __future__ import annotations
