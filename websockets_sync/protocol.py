@@ -51,7 +51,8 @@ Data = str | bytes
 
 _logger = logging.getLogger("websockets_sync.protocol")
 
-_RECV_BUFFER_SIZE = 256 * 1024
+_RECV_BUFFER_MIN = 4 * 1024
+_RECV_BUFFER_MAX = 256 * 1024
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Writes larger than this are split so that one send() call stays short.
 _WRITE_CHUNK = 4 * 1024 * 1024
@@ -171,6 +172,9 @@ class WebSocketCommonProtocol:
         self._queued = 0  # bytes handed to the outgoing buffer, ever
         self._written = 0  # bytes written to the socket, ever
         self._writing = False
+        self._write_waiters = 0  # threads waiting for the writer
+        self._recv_waiters = 0  # threads waiting in recv
+        self._reader_paused = False  # the reader waits for room in the queue
         self._write_error: OSError | None = None
         self._aborted = False
         self._pings: dict[bytes, tuple[PongWaiter, float]] = {}
@@ -235,7 +239,11 @@ class WebSocketCommonProtocol:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out waiting for a message")
-                self._message_available.wait(remaining)
+                self._recv_waiters += 1
+                try:
+                    self._message_available.wait(remaining)
+                finally:
+                    self._recv_waiters -= 1
 
     def recv_nowait(self) -> Data | None:
         """Return the next message if one is queued, else ``None``.
@@ -433,16 +441,23 @@ class WebSocketCommonProtocol:
     def _read_loop(self, leftover: bytes) -> None:
         sock = self.socket
         assert sock is not None
-        buffer = bytearray(_RECV_BUFFER_SIZE)
+        # The buffer starts small, so that idle connections cost little
+        # memory, and grows while reads fill it, for bulk transfers.
+        buffer = bytearray(_RECV_BUFFER_MIN)
         view = memoryview(buffer)
         try:
-            if leftover:
-                self._process_data(leftover)
+            if leftover and not self._process_data(leftover):
+                return
             while True:
                 size = sock.recv_into(buffer)
                 if size == 0:
                     break
-                self._process_data(view[:size])
+                if not self._process_data(view[:size]):
+                    break
+                if size == len(buffer) and size < _RECV_BUFFER_MAX:
+                    view.release()
+                    buffer = bytearray(size * 4)
+                    view = memoryview(buffer)
         except OSError as exc:
             if not self._aborted:
                 self.logger.debug("! connection error: %s", exc)
@@ -452,8 +467,11 @@ class WebSocketCommonProtocol:
             view.release()
             self._connection_lost()
 
-    def _process_data(self, data: bytes | memoryview) -> None:
-        """Parse received bytes, dispatch events, answer the peer, apply backpressure."""
+    def _process_data(self, data: bytes | memoryview) -> bool:
+        """Parse received bytes, dispatch events, answer the peer, apply backpressure.
+
+        Return whether to read on.
+        """
         protocol = self._protocol()
         with self._lock:
             protocol.receive_data(data)
@@ -465,8 +483,9 @@ class WebSocketCommonProtocol:
             _call_all(wakers)
         # Pongs and close replies; a peer that doesn't read them holds back
         # this thread, and so its own stream, until close_timeout drops it.
-        self._flush(target, None, ignore_errors=True)
-        if self.max_queue is not None:
+        if self._written < target:
+            self._flush(target, None, ignore_errors=True)
+        if self.max_queue is not None and len(self._messages) >= self.max_queue:
             with self._lock:
                 while (
                     len(self._messages) >= self.max_queue
@@ -476,14 +495,20 @@ class WebSocketCommonProtocol:
                     and protocol.parser_exc is None
                     and not self._aborted
                 ):
-                    self._space_available.wait()
+                    self._reader_paused = True
+                    try:
+                        self._space_available.wait()
+                    finally:
+                        self._reader_paused = False
+        return True
 
     def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
         """Act on events from the sans-I/O layer (lock held); return wakers to call."""
+        protocol = self._protocol()
         queued = False
         for event in events:
             if type(event) is str or type(event) is bytes:
-                if self._closing_and_full():
+                if protocol.state is not State.OPEN and self._closing_and_full():
                     # The application started closing and stopped reading, but
                     # the reader must go on to receive the Close frame.
                     self.logger.debug("! dropped a message received while closing")
@@ -500,7 +525,10 @@ class WebSocketCommonProtocol:
                 queued = True
         if not queued:
             return None
-        self._message_available.notify_all()
+        if self._recv_waiters:
+            self._message_available.notify_all()
+        if not self._wakers:
+            return None
         wakers, self._wakers = self._wakers, []
         return wakers
 
@@ -535,7 +563,8 @@ class WebSocketCommonProtocol:
         messages = self._messages
         while messages:
             message = messages.popleft()
-            self._space_available.notify()
+            if self._reader_paused:
+                self._space_available.notify()
             if type(message) is Failure:
                 self._fail(message.code, message.reason)
                 self._flush_locked_nowait()
@@ -556,8 +585,10 @@ class WebSocketCommonProtocol:
                     timer.cancel()
             if self._writing:
                 _shutdown(sock, socket.SHUT_RDWR)
+                self._write_waiters += 1
                 while self._writing:
                     self._write_done.wait()
+                self._write_waiters -= 1
             self._pending.clear()
             exc = protocol.close_exc
             pings, self._pings = self._pings, {}
@@ -667,6 +698,8 @@ class WebSocketCommonProtocol:
             TimeoutError: Not written within ``timeout``; the connection is dropped.
             ConnectionClosed: The connection broke before the bytes were written.
         """
+        if self._written >= target:
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while self._written < target:
@@ -678,7 +711,11 @@ class WebSocketCommonProtocol:
                 if remaining is not None and remaining <= 0:
                     break
                 if self._writing:
-                    self._write_done.wait(remaining)
+                    self._write_waiters += 1
+                    try:
+                        self._write_done.wait(remaining)
+                    finally:
+                        self._write_waiters -= 1
                 else:
                     self._write_pending(deadline)
             else:
@@ -693,16 +730,19 @@ class WebSocketCommonProtocol:
         try:
             while self._pending and self._write_error is None:
                 batch, self._pending = self._pending, []
+                # Everything queued and not written yet is in this batch.
+                size = self._queued - self._written
                 written, self._write_error = self._write_unlocked(sock, batch, deadline)
                 self._written += written
-                if written < sum(len(data) or 1 for data in batch):
+                if written < size:
                     # Put back what wasn't written, so that another writer
                     # can go on after a timeout.
                     self._requeue(batch, written)
                     break
         finally:
             self._writing = False
-            self._write_done.notify_all()
+            if self._write_waiters:
+                self._write_done.notify_all()
         if self._write_error is not None:
             # Senders waiting for these bytes find the error and raise.
             self._pending.clear()
@@ -736,6 +776,16 @@ class WebSocketCommonProtocol:
         Raises:
             OSError: The connection broke.
         """
+        if len(batch) == 1 and batch[0]:
+            # The common case: one frame, which the socket usually takes at once.
+            data = batch[0]
+            try:
+                sent = sock.send(data, _MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return sent
+            return sent + _send_all(sock, data[sent:], deadline)
         written = 0
         for data in _coalesce(batch):
             if not data:
