@@ -470,7 +470,7 @@ class WebSocketCommonProtocol:
     def _process_data(self, data: bytes | memoryview) -> bool:
         """Parse received bytes, dispatch events, answer the peer, apply backpressure.
 
-        Return whether to read on.
+        Return whether to read on: a server stops after the closing handshake.
         """
         protocol = self._protocol()
         with self._lock:
@@ -485,6 +485,10 @@ class WebSocketCommonProtocol:
         # this thread, and so its own stream, until close_timeout drops it.
         if self._written < target:
             self._flush(target, None, ignore_errors=True)
+        if not self.is_client and protocol.close_rcvd is not None and protocol.close_sent:
+            # RFC 6455 §7.1.1: once both Close frames are exchanged, the server
+            # closes the TCP connection first, without waiting for the client.
+            return False
         if self.max_queue is not None and len(self._messages) >= self.max_queue:
             with self._lock:
                 while (

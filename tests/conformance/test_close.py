@@ -120,16 +120,21 @@ def test_frames_after_close_ignored(role: str, split: Split) -> None:
     end sends nothing after its Close frame.
     """
     with open_peer(role) as peer:
-        peer.send(
-            peer.frame(CLOSE, close_payload(1000)),
-            peer.frame(PING, b"ping"),
-            *peer.message("text"),
-            peer.frame(BINARY, b"binary", fin=False),
-            peer.frame(CONT, b"continued"),
-            peer.frame(PONG),
-            peer.frame(0x3),  # even a reserved opcode: it isn't parsed
-            split=split,
-        )
+        try:
+            peer.send(
+                peer.frame(CLOSE, close_payload(1000)),
+                peer.frame(PING, b"ping"),
+                *peer.message("text"),
+                peer.frame(BINARY, b"binary", fin=False),
+                peer.frame(CONT, b"continued"),
+                peer.frame(PONG),
+                peer.frame(0x3),  # even a reserved opcode: it isn't parsed
+                split=split,
+            )
+        except (BrokenPipeError, ConnectionResetError):
+            # §7.1.1: our server closes the TCP connection as soon as it has
+            # answered the Close frame, so later writes may find it gone.
+            assert role == "server" and split != "write"
         assert peer.close_answered(close_payload(1000)) == []
         assert peer.ours.received == []
 
