@@ -37,7 +37,7 @@ def payload_of(length: int) -> bytes:
 
 
 class FixedKeys:
-    """A stand-in for os.urandom that hands out known masking keys and counts calls."""
+    """A stand-in for the pool of masking keys that hands out known keys and counts calls."""
 
     def __init__(self, *keys: bytes) -> None:
         self.keys = list(keys)
@@ -46,6 +46,10 @@ class FixedKeys:
     def __call__(self, size: int) -> bytes:
         self.sizes.append(size)
         return self.keys.pop(0)
+
+    def next(self) -> bytes:
+        """Stand in for the pool of masking keys: one key per call."""
+        return self(4)
 
 
 # Opcodes (RFC 6455 §5.2).
@@ -113,7 +117,7 @@ def test_serialize_fin_and_rsv1_bits(fin: bool, rsv1: bool, first: int) -> None:
 def test_serialize_accepts_bytes_like(
     kind: type, mask: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(frames.os, "urandom", FixedKeys(KEY))
+    monkeypatch.setattr(frames, "_mask_keys", FixedKeys(KEY))
     data = kind(b"payload")
     expected = build(Opcode.BINARY, b"payload", mask=KEY if mask else None)
     assert serialize_frame(Opcode.BINARY, data, mask=mask) == expected
@@ -129,7 +133,7 @@ def test_serialize_masked_matches_reference(
 ) -> None:
     """§5.3: MASK bit set, the 4-byte key after the length, payload XORed with the key."""
     keys = FixedKeys(KEY)
-    monkeypatch.setattr(frames.os, "urandom", keys)
+    monkeypatch.setattr(frames, "_mask_keys", keys)
     data = payload_of(length)
     assert serialize_frame(opcode, data, mask=True) == build(opcode, data, mask=KEY)
     assert keys.sizes == [4]
@@ -138,7 +142,7 @@ def test_serialize_masked_matches_reference(
 def test_masked_frames_take_a_fresh_key_each(monkeypatch: pytest.MonkeyPatch) -> None:
     """§5.3: the key MUST be freshly chosen for each frame from a strong source of entropy."""
     keys = FixedKeys(b"\x00\x01\x02\x03", b"\xa0\xb1\xc2\xd3")
-    monkeypatch.setattr(frames.os, "urandom", keys)
+    monkeypatch.setattr(frames, "_mask_keys", keys)
     first = serialize_frame(Opcode.TEXT, b"same", mask=True)
     second = serialize_frame(Opcode.TEXT, b"same", mask=True)
     assert parse_all(first)[0].key == b"\x00\x01\x02\x03"
@@ -155,10 +159,36 @@ def test_masked_frames_use_os_urandom() -> None:
     assert parse_all(first)[0].payload == parse_all(second)[0].payload == b"same payload"
 
 
+def test_mask_keys_come_from_os_urandom_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """§5.3: keys are read from the strong entropy source, 4 KiB at a time, each used once."""
+    pools = [bytes(range(256)) * 16, bytes(reversed(range(256))) * 16]
+    sizes: list[int] = []
+
+    def urandom(size: int) -> bytes:
+        sizes.append(size)
+        return pools.pop(0)
+
+    monkeypatch.setattr(frames.os, "urandom", urandom)
+    keys = frames._MaskKeys()
+    drawn = [keys.next() for _ in range(1025)]
+    assert sizes == [4096, 4096]
+    assert drawn[0] == bytes([0, 1, 2, 3]) and drawn[1] == bytes([4, 5, 6, 7])
+    assert b"".join(drawn[:1024]) == bytes(range(256)) * 16
+    assert drawn[1024] == bytes([255, 254, 253, 252])
+
+
+def test_large_payloads_are_masked_by_translation() -> None:
+    """Payloads above the threshold take the other code path; both must agree."""
+    data = payload_of(frames._TRANSLATE_THRESHOLD + 3)
+    masked = frames.apply_mask(data, KEY)
+    assert masked == bytes(b ^ KEY[i % 4] for i, b in enumerate(data))
+    assert frames.apply_mask(memoryview(masked), KEY) == data
+
+
 def test_unmasked_frames_do_not_call_urandom(monkeypatch: pytest.MonkeyPatch) -> None:
     """§5.1: a server MUST NOT mask; it has no use for a key."""
     keys = FixedKeys()
-    monkeypatch.setattr(frames.os, "urandom", keys)
+    monkeypatch.setattr(frames, "_mask_keys", keys)
     (frame,) = parse_all(serialize_frame(Opcode.BINARY, b"data", mask=False))
     assert frame.key is None
     assert keys.sizes == []

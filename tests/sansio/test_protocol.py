@@ -122,13 +122,12 @@ def protocol_error(protocol: Protocol, data: bytes, reason: str) -> None:
 
 
 class FixedKeys:
-    """A stand-in for os.urandom that hands out known masking keys."""
+    """A stand-in for the pool of masking keys that hands out known keys."""
 
     def __init__(self, *keys: bytes) -> None:
         self.keys = list(keys)
 
-    def __call__(self, size: int) -> bytes:
-        assert size == 4
+    def next(self) -> bytes:
         return self.keys.pop(0)
 
 
@@ -163,7 +162,7 @@ def test_client_masks_every_frame_with_a_fresh_key(
 ) -> None:
     """§5.3: every client frame is masked with a new key from os.urandom."""
     keys = [bytes([i, 0x10 + i, 0x20 + i, 0x30 + i]) for i in range(7)]
-    monkeypatch.setattr(frames.os, "urandom", FixedKeys(*keys))
+    monkeypatch.setattr(frames, "_mask_keys", FixedKeys(*keys))
     protocol = Protocol(Side.CLIENT)
     protocol.send_text(b"same")
     protocol.send_text(b"same")
@@ -199,7 +198,7 @@ def test_client_frames_differ_with_the_real_entropy_source() -> None:
 
 def test_server_never_masks(debug: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """§5.1: a server MUST NOT mask any frames that it sends to the client."""
-    monkeypatch.setattr(frames.os, "urandom", FixedKeys())  # fails if called
+    monkeypatch.setattr(frames, "_mask_keys", FixedKeys())  # fails if called
     protocol = Protocol(Side.SERVER)
     protocol.send_text(b"t")
     protocol.send_binary(b"b")
@@ -676,7 +675,7 @@ def test_server_answers_ping_with_pong() -> None:
 
 def test_client_answers_ping_with_masked_pong(monkeypatch: pytest.MonkeyPatch) -> None:
     """§5.5.2 and §5.3: the client's Pong is masked like every client frame."""
-    monkeypatch.setattr(frames.os, "urandom", FixedKeys(KEY))
+    monkeypatch.setattr(frames, "_mask_keys", FixedKeys(KEY))
     protocol = Protocol(Side.CLIENT)
     protocol.receive_data(incoming(Side.CLIENT, PING, b"hello"))
     assert protocol.events_received() == [Frame(PING, b"hello")]
@@ -742,7 +741,7 @@ def test_exact_empty_close_reply_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     server = Protocol(Side.SERVER)
     server.receive_data(incoming(Side.SERVER, CLOSE))
     assert server.data_to_send() == [b"\x88\x00", b""]
-    monkeypatch.setattr(frames.os, "urandom", FixedKeys(KEY))
+    monkeypatch.setattr(frames, "_mask_keys", FixedKeys(KEY))
     client = Protocol(Side.CLIENT)
     client.receive_data(incoming(Side.CLIENT, CLOSE))
     assert client.data_to_send() == [b"\x88\x80" + KEY]

@@ -80,6 +80,10 @@ Event = str | bytes | Frame | Failure
 
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
+# Opcodes as plain ints for the parser's hot path, and the enum by value.
+_CONT, _TEXT, _BINARY, _PONG = 0x0, 0x1, 0x2, 0xA
+_OPCODES: dict[int, Opcode] = {opcode.value: opcode for opcode in Opcode}
+
 # A compressed message may be larger on the wire than once decompressed: deflate
 # adds 5 bytes per stored block, and blocks are as small as 128 bytes with
 # memLevel=1 (4% more). Its frames are allowed this much more than what is left
@@ -153,9 +157,20 @@ class Protocol:
         """Feed bytes read from the network and parse every complete frame."""
         if self._discarding:
             return
-        self._buffer += data
+        buffer = self._buffer
         try:
-            self._parse()
+            if buffer:
+                buffer += data
+                consumed = self._parse(buffer)
+                if self._discarding:
+                    buffer.clear()
+                elif consumed:
+                    del buffer[:consumed]
+            else:
+                # Parse in place; only an incomplete frame at the end is kept.
+                consumed = self._parse(data)
+                if not self._discarding and consumed < len(data):
+                    buffer += data[consumed:]
         except ProtocolError as exc:
             self._stop_parsing(CloseCode.PROTOCOL_ERROR, str(exc), exc)
         except PayloadTooBig as exc:
@@ -342,15 +357,15 @@ class Protocol:
         self._buffer.clear()
         self._events.append(Failure(code, _truncate(reason), exc))
 
-    def _parse(self) -> None:
-        """Parse every complete frame in the buffer (RFC 6455 §5.2)."""
-        buffer = self._buffer
-        size = len(buffer)
+    def _parse(self, data: bytes | bytearray | memoryview) -> int:
+        """Parse every complete frame in ``data`` (RFC 6455 §5.2); return the bytes used."""
+        masked = self._masked_mask_bit
         offset = 0
-        try:
+        with memoryview(data) as view:
+            size = len(view)
             while not self._discarding and size - offset >= 2:
-                first, second = buffer[offset], buffer[offset + 1]
-                if second & 0x80 != self._masked_mask_bit:
+                first, second = view[offset], view[offset + 1]
+                if second & 0x80 != masked:
                     # RFC 6455 §5.1: servers close on unmasked frames, clients on masked ones.
                     raise ProtocolError("incorrect masking")
                 length = second & 0x7F
@@ -358,14 +373,14 @@ class Protocol:
                 if length == 126:
                     if size - start < 2:
                         break
-                    length = int.from_bytes(buffer[start : start + 2], "big")
+                    length = int.from_bytes(view[start : start + 2], "big")
                     start += 2
                     if length < 126:
                         raise ProtocolError("payload length not minimally encoded")
                 elif length == 127:
                     if size - start < 8:
                         break
-                    length = int.from_bytes(buffer[start : start + 8], "big")
+                    length = int.from_bytes(view[start : start + 8], "big")
                     start += 8
                     if length >> 63:
                         raise ProtocolError("payload length has its most significant bit set")
@@ -373,37 +388,35 @@ class Protocol:
                         raise ProtocolError("payload length not minimally encoded")
                 opcode = first & 0x0F
                 self._check_header(first, opcode, length)
-                end = start + length + (4 if self._masked_mask_bit else 0)
-                if size < end:
-                    break
-                with memoryview(buffer) as view:
-                    if self._masked_mask_bit:
-                        payload = apply_mask(view[start + 4 : end], bytes(view[start : start + 4]))
-                    else:
-                        payload = bytes(view[start:end])
+                if masked:
+                    end = start + 4 + length
+                    if size < end:
+                        break
+                    payload = apply_mask(view[start + 4 : end], view[start : start + 4].tobytes())
+                else:
+                    end = start + length
+                    if size < end:
+                        break
+                    payload = view[start:end].tobytes()
                 offset = end
-                self._receive_frame(first, Opcode(opcode), payload)
-        finally:
-            if self._discarding:
-                buffer.clear()
-            elif offset:
-                del buffer[:offset]
+                self._receive_frame(first, opcode, payload)
+        return offset
 
     def _check_header(self, first: int, opcode: int, length: int) -> None:
         """Reject a frame from its header alone, before its payload is buffered."""
         if first & 0x70 and not self.extensions:
             raise ProtocolError("reserved bits must be 0")
         if opcode >= 8:
-            if opcode > Opcode.PONG:
+            if opcode > _PONG:
                 raise ProtocolError(f"invalid opcode: {opcode:#x}")
             if not first & 0x80:
                 raise ProtocolError("fragmented control frame")
             if length > 125:
                 raise ProtocolError("control frame too long")
             return
-        if opcode > Opcode.BINARY:
+        if opcode > _BINARY:
             raise ProtocolError(f"invalid opcode: {opcode:#x}")
-        if opcode == Opcode.CONT:
+        if opcode == _CONT:
             if self._in_opcode is None:
                 raise ProtocolError("unexpected continuation frame")
         elif self._in_opcode is not None:
@@ -421,11 +434,16 @@ class Protocol:
                     f"exceeds limit of {max_size} bytes"
                 )
 
-    def _receive_frame(self, first: int, opcode: Opcode, payload: bytes) -> None:
-        fin = bool(first & 0x80)
+    def _receive_frame(self, first: int, opcode: int, payload: bytes) -> None:
+        fin = first & 0x80
         if self.extensions:
             frame = Frame(
-                opcode, payload, fin, bool(first & 0x40), bool(first & 0x20), bool(first & 0x10)
+                _OPCODES[opcode],
+                payload,
+                bool(fin),
+                bool(first & 0x40),
+                bool(first & 0x20),
+                bool(first & 0x10),
             )
             for extension in reversed(self.extensions):
                 remaining = None if self.max_size is None else self.max_size - self._in_size
@@ -434,14 +452,14 @@ class Protocol:
                 raise ProtocolError("reserved bits must be 0")
             payload = frame.data
         if self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug("< %s", Frame(opcode, payload, fin))
+            self.logger.debug("< %s", Frame(_OPCODES[opcode], payload, bool(fin)))
         if opcode >= 8:
-            self._receive_control_frame(opcode, payload)
+            self._receive_control_frame(_OPCODES[opcode], payload)
         elif fin and self._in_opcode is None:
             # Fast path: a message in a single frame.
-            self._events.append(payload.decode() if opcode is Opcode.TEXT else payload)
+            self._events.append(payload.decode() if opcode == _TEXT else payload)
         else:
-            self._receive_fragment(opcode, payload, fin)
+            self._receive_fragment(_OPCODES[opcode], payload, bool(fin))
 
     def _receive_fragment(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
         if opcode is not Opcode.CONT:
