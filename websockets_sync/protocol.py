@@ -307,7 +307,8 @@ class WebSocketCommonProtocol:
             TimeoutError: ``write_timeout`` expired; the connection is dropped.
         """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
-            self._acquire_send_lock()
+            if not self._send_lock.acquire(blocking=False):
+                self._acquire_send_lock()
             try:
                 self._flush(self._queue_message(message), self.write_timeout)
             finally:

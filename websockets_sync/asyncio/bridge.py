@@ -42,15 +42,20 @@ async def wait_for_event(connection: SyncConnection, *, close_only: bool = False
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
+    fired = False
 
     def waker() -> None:
+        nonlocal fired
+        fired = True
         wake_soon(loop, _resolve, future)
 
     connection.add_waker(waker, close_only=close_only)
     try:
         await future
     finally:
-        connection.remove_waker(waker)
+        # A waker that ran is already gone; only a cancelled wait leaves one.
+        if not fired:
+            connection.remove_waker(waker)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
