@@ -485,7 +485,10 @@ class WebSocketCommonProtocol:
         # Pongs and close replies; a peer that doesn't read them holds back
         # this thread, and so its own stream, until close_timeout drops it.
         if self._written < target:
-            self._flush(target, None, ignore_errors=True)
+            # While closing, a peer that doesn't read our Close frame is
+            # dropped after close_timeout, like one that doesn't answer it.
+            closing = protocol.state is not State.OPEN
+            self._flush(target, self.close_timeout if closing else None, ignore_errors=True)
         if not self.is_client and protocol.close_rcvd is not None and protocol.close_sent:
             # RFC 6455 §7.1.1: once both Close frames are exchanged, the server
             # closes the TCP connection first, without waiting for the client.
@@ -523,7 +526,9 @@ class WebSocketCommonProtocol:
             elif isinstance(event, Frame):
                 if event.opcode is Opcode.PONG:
                     self._acknowledge_pings(event.data)
-                elif event.opcode is Opcode.CLOSE:
+                elif event.opcode is Opcode.CLOSE and self.is_client:
+                    # Wait for the server to close the TCP connection, not forever.
+                    # A server closes it itself right after answering.
                     self._arm_close_timer()
             else:
                 self._receive_failure(event)
