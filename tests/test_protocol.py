@@ -24,6 +24,7 @@ from .utils import (
     frame,
     open_raw_websocket,
     raw_client,
+    read_client_frame,
     read_frame,
     server_uri,
 )
@@ -322,7 +323,7 @@ class raw_pong_peer:
             buffer = bytearray()
             while True:
                 try:
-                    opcode, payload = read_masked_frame(conn, buffer)
+                    opcode, payload = read_client_frame(conn, buffer)
                 except (EOFError, OSError):
                     return
                 if opcode == 0x9 and payload == self.answer_only:
@@ -341,31 +342,6 @@ class raw_pong_peer:
         self.websocket.close()
         self.thread.join(5)
         self.listener.close()
-
-
-def read_masked_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
-    """Read one masked frame sent by a client: (opcode, unmasked payload)."""
-
-    def need(size: int) -> None:
-        while len(buffer) < size:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            buffer.extend(chunk)
-
-    need(2)
-    opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
-    if length == 126:
-        need(4)
-        length, offset = int.from_bytes(buffer[2:4], "big"), 4
-    elif length == 127:
-        need(10)
-        length, offset = int.from_bytes(buffer[2:10], "big"), 10
-    need(offset + 4 + length)
-    mask = buffer[offset : offset + 4]
-    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(buffer[offset + 4 : offset + 4 + length]))
-    del buffer[: offset + 4 + length]
-    return opcode, payload
 
 
 # Concurrency.
