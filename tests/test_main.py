@@ -150,6 +150,20 @@ def test_connect_sends_lines_and_prints_messages() -> None:
             assert "Traceback" not in client.stderr()
 
 
+def test_connect_with_piped_input_prints_the_answers_before_closing() -> None:
+    """Input that ends at once (a pipe) still gets the answers to its last lines."""
+    with serve(Echo, "127.0.0.1", 0) as echo_server:
+        result = subprocess.run(
+            [sys.executable, "-m", "websockets_sync", "connect", server_uri(echo_server)],
+            input="hello\nworld\n",
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["< hello", "< world", "connection closed"]
+
+
 def test_connect_prints_binary_messages_as_repr() -> None:
     def handler(websocket: Any) -> None:
         websocket.send(b"\x00\xff")

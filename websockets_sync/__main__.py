@@ -20,6 +20,9 @@ from .server import serve
 
 __all__ = ["main"]
 
+# Seconds of quiet after the end of the input before the client closes.
+_REPLY_GRACE = 0.5
+
 
 def _echo(websocket: WebSocketCommonProtocol) -> None:
     for message in websocket:
@@ -36,11 +39,12 @@ def _serve(host: str, port: int) -> int:
     return 0
 
 
-def _print_incoming(websocket: WebSocketCommonProtocol) -> None:
+def _print_incoming(websocket: WebSocketCommonProtocol, received: threading.Event) -> None:
     try:
         for message in websocket:
             print(f"< {message!r}" if isinstance(message, bytes) else f"< {message}")
             sys.stdout.flush()
+            received.set()
     except ConnectionClosed as exc:
         print(f"connection closed: {exc}")
     else:
@@ -55,11 +59,16 @@ def _connect(uri: str) -> int:
         print(f"Failed to connect to {uri}: {exc}", file=sys.stderr)
         return 1
     with websocket:
-        printer = threading.Thread(target=_print_incoming, args=(websocket,), daemon=True)
+        received = threading.Event()
+        printer = threading.Thread(target=_print_incoming, args=(websocket, received), daemon=True)
         printer.start()
         try:
             for line in sys.stdin:
                 websocket.send(line.rstrip("\n"))
+            # Piped input ends at once: let the answers to the last lines
+            # arrive, until the connection has been quiet for a moment.
+            while received.wait(_REPLY_GRACE):
+                received.clear()
         except (KeyboardInterrupt, ConnectionClosed):
             pass
     printer.join(timeout=1)
