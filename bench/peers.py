@@ -26,6 +26,7 @@ raw                4-byte length prefix echo           the same framing, no WebS
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -291,10 +292,14 @@ def _sync_loop(
             return count, now - start
 
 
-class _OursSync(Client):
-    def open(self, port: int, *, compression: bool) -> None:
-        from websockets_sync import connect
+class _SyncConnectClient(Client):
+    """A client whose ``connect`` takes the options of websockets: ours and websockets.sync."""
 
+    #: The module that provides ``connect``.
+    module: str
+
+    def open(self, port: int, *, compression: bool) -> None:
+        connect = importlib.import_module(self.module).connect
         self.websocket = connect(
             f"ws://127.0.0.1:{port}/",
             compression="deflate" if compression else None,
@@ -309,22 +314,12 @@ class _OursSync(Client):
         self.websocket.close()
 
 
-class _WebsocketsSync(Client):
-    def open(self, port: int, *, compression: bool) -> None:
-        from websockets.sync.client import connect
+class _OursSync(_SyncConnectClient):
+    module = "websockets_sync"
 
-        self.websocket = connect(
-            f"ws://127.0.0.1:{port}/",
-            compression="deflate" if compression else None,
-            max_size=MAX_SIZE,
-            ping_interval=None,
-        )
 
-    def run(self, messages: Sequence[Message], duration: float) -> tuple[int, float]:
-        return _sync_loop(self.websocket.send, self.websocket.recv, messages, duration)
-
-    def close(self) -> None:
-        self.websocket.close()
+class _WebsocketsSync(_SyncConnectClient):
+    module = "websockets.sync.client"
 
 
 class _WebsocketClient(Client):
