@@ -416,10 +416,14 @@ async def _async_loop(
             return count, now - start
 
 
-class _OursAsyncio(_AsyncClient):
-    async def open_async(self, port: int, *, compression: bool) -> None:
-        from websockets_sync.asyncio import connect
+class _AsyncConnectClient(_AsyncClient):
+    """A client whose ``connect`` takes the options of websockets: ours and websockets.asyncio."""
 
+    #: The module that provides ``connect``.
+    module: str
+
+    async def open_async(self, port: int, *, compression: bool) -> None:
+        connect = importlib.import_module(self.module).connect
         self.websocket = await connect(
             f"ws://127.0.0.1:{port}/",
             compression="deflate" if compression else None,
@@ -434,22 +438,12 @@ class _OursAsyncio(_AsyncClient):
         await self.websocket.close()
 
 
-class _WebsocketsAsyncio(_AsyncClient):
-    async def open_async(self, port: int, *, compression: bool) -> None:
-        from websockets.asyncio.client import connect
+class _OursAsyncio(_AsyncConnectClient):
+    module = "websockets_sync.asyncio"
 
-        self.websocket = await connect(
-            f"ws://127.0.0.1:{port}/",
-            compression="deflate" if compression else None,
-            max_size=MAX_SIZE,
-            ping_interval=None,
-        )
 
-    async def run_async(self, messages: Sequence[Message], duration: float) -> tuple[int, float]:
-        return await _async_loop(self.websocket.send, self.websocket.recv, messages, duration)
-
-    async def close_async(self) -> None:
-        await self.websocket.close()
+class _WebsocketsAsyncio(_AsyncConnectClient):
+    module = "websockets.asyncio.client"
 
 
 class _Aiohttp(_AsyncClient):

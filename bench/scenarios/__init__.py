@@ -22,6 +22,7 @@ __all__ = [
     "load",
     "measure_rate",
     "size_label",
+    "size_table",
     "table",
     "throughput_rows",
 ]
@@ -169,3 +170,29 @@ def table(
         "notes": list(notes),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def size_table(
+    name: str,
+    title: str,
+    sizes: Sequence[int],
+    rows: list[dict[str, Any]],
+    errors: dict[str, str],
+    *,
+    notes: Sequence[str],
+    pinned: bool,
+    started: float,
+) -> dict[str, Any]:
+    """A table of round trips per second with one column per message size."""
+    return table(
+        name,
+        title,
+        columns=[size_label(size) for size in sizes],
+        sizes=sizes,
+        rows=rows,
+        errors=errors,
+        notes=notes,
+        metric="round trips/s",
+        pinned=pinned,
+        started=started,
+    )

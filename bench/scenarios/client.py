@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ..runner import Pool, Settings
-from . import Contender, setup_all, size_label, table, throughput_rows
+from . import Contender, setup_all, size_table, throughput_rows
 
 NAME = "client"
 TITLE = "Clients against the fixed fast server, one connection"
@@ -46,13 +46,12 @@ def run(settings: Settings) -> dict[str, Any]:
 
         contenders = setup_all(CLIENTS, settings, start, errors)
         rows = throughput_rows(contenders, settings.sizes, settings, errors)
-    return table(
+    return size_table(
         NAME,
         TITLE,
-        columns=[size_label(size) for size in settings.sizes],
-        sizes=settings.sizes,
-        rows=rows,
-        errors=errors,
+        settings.sizes,
+        rows,
+        errors,
         notes=[
             "round trips per second (MB/s); median of "
             f"{settings.repeats} samples of {settings.duration:g} s",
@@ -60,7 +59,6 @@ def run(settings: Settings) -> dict[str, Any]:
             "the fast server echoes frame by frame on blocking sockets (bench/fastserver.py)",
             "binary messages, compression off, keepalive off",
         ],
-        metric="round trips/s",
         pinned=True,
         started=started,
     )

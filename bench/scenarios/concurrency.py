@@ -11,20 +11,11 @@ import time
 from typing import Any
 
 from ..runner import Pool, Settings
-from . import Contender, setup_all, size_label, table, throughput_rows
+from . import Contender, setup_all, size_table, throughput_rows
+from .server import SERVERS
 
 NAME = "concurrency"
 TITLE = "Servers under the fixed load generator, concurrent connections"
-
-SERVERS = (
-    "ours-sync",
-    "ours-asyncio",
-    "websockets-sync",
-    "websockets-asyncio",
-    "aiohttp",
-    "fast",
-    "raw",
-)
 
 
 def run(settings: Settings) -> dict[str, Any]:
@@ -41,13 +32,12 @@ def run(settings: Settings) -> dict[str, Any]:
 
         contenders = setup_all(SERVERS, settings, start, errors)
         rows = throughput_rows(contenders, settings.concurrency_sizes, settings, errors)
-    return table(
+    return size_table(
         NAME,
         TITLE.replace("concurrent", f"{count} concurrent"),
-        columns=[size_label(size) for size in settings.concurrency_sizes],
-        sizes=settings.concurrency_sizes,
-        rows=rows,
-        errors=errors,
+        settings.concurrency_sizes,
+        rows,
+        errors,
         notes=[
             f"aggregate round trips per second over {count} connections, one request in "
             f"flight on each; median of {settings.repeats} samples of {settings.duration:g} s",
@@ -55,7 +45,6 @@ def run(settings: Settings) -> dict[str, Any]:
             "fast and raw show the ceiling of the load generator itself (one Python process)",
             "binary messages, compression off, keepalive off",
         ],
-        metric="round trips/s",
         pinned=False,
         started=started,
     )

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ..runner import Pool, Settings
-from . import Contender, setup_all, size_label, table, throughput_rows
+from . import Contender, setup_all, size_table, throughput_rows
 
 NAME = "pair"
 TITLE = "Pairs: client and server of the same implementation, one connection"
@@ -42,13 +42,12 @@ def run(settings: Settings) -> dict[str, Any]:
 
         contenders = setup_all(list(PAIRS), settings, start, errors)
         rows = throughput_rows(contenders, settings.sizes, settings, errors)
-    return table(
+    return size_table(
         NAME,
         TITLE,
-        columns=[size_label(size) for size in settings.sizes],
-        sizes=settings.sizes,
-        rows=rows,
-        errors=errors,
+        settings.sizes,
+        rows,
+        errors,
         notes=[
             "round trips per second (MB/s of payload echoed, one direction); median of "
             f"{settings.repeats} samples of {settings.duration:g} s",
@@ -57,7 +56,6 @@ def run(settings: Settings) -> dict[str, Any]:
             "prefix echo on plain sockets (no WebSocket): the limit",
             "binary messages, compression off, keepalive off",
         ],
-        metric="round trips/s",
         pinned=True,
         started=started,
     )

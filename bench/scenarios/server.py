@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..runner import Pool, Settings
-from . import Contender, setup_all, size_label, table, throughput_rows
+from . import Contender, setup_all, size_table, throughput_rows
 
 NAME = "server"
 TITLE = "Servers under the fixed load generator, one connection"
@@ -41,13 +41,12 @@ def run(settings: Settings) -> dict[str, Any]:
 
         contenders = setup_all(SERVERS, settings, start, errors)
         rows = throughput_rows(contenders, settings.sizes, settings, errors)
-    return table(
+    return size_table(
         NAME,
         TITLE,
-        columns=[size_label(size) for size in settings.sizes],
-        sizes=settings.sizes,
-        rows=rows,
-        errors=errors,
+        settings.sizes,
+        rows,
+        errors,
         notes=[
             "round trips per second (MB/s); median of "
             f"{settings.repeats} samples of {settings.duration:g} s",
@@ -58,7 +57,6 @@ def run(settings: Settings) -> dict[str, Any]:
             "length-prefixed TCP echo",
             "binary messages, compression off, keepalive off",
         ],
-        metric="round trips/s",
         pinned=True,
         started=started,
     )
