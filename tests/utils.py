@@ -204,7 +204,13 @@ def frame(
 
 
 def read_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bool, bytes]:
-    """Read one unmasked frame sent by a server: (opcode, fin, payload); raise on EOF."""
+    """Read one frame sent by a server: (opcode, fin, payload); raise EOFError at EOF."""
+    first, payload = _read_raw_frame(sock, buffer)
+    return first & 0x0F, bool(first & 0x80), payload
+
+
+def _read_raw_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
+    """Read one frame, unmasking it if masked: (first header byte, payload)."""
 
     def need(size: int) -> None:
         while len(buffer) < size:
@@ -222,10 +228,16 @@ def read_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bool, bytes
     elif length == 127:
         need(10)
         length, offset = int.from_bytes(buffer[2:10], "big"), 10
+    mask = b""
+    if second & 0x80:
+        need(offset + 4)
+        mask, offset = bytes(buffer[offset : offset + 4]), offset + 4
     need(offset + length)
     payload = bytes(buffer[offset : offset + length])
     del buffer[: offset + length]
-    return first & 0x0F, bool(first & 0x80), payload
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return first, payload
 
 
 # Helpers for the server, client, interop and command line tests.
@@ -348,28 +360,8 @@ def accept_response(request: bytes, extra: bytes = b"") -> bytes:
 
 def read_client_frame(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
     """Read one masked frame sent by a client: (opcode, unmasked payload); raise EOFError."""
-
-    def need(size: int) -> None:
-        while len(buffer) < size:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed")
-            buffer.extend(chunk)
-
-    need(2)
-    opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
-    if length == 126:
-        need(4)
-        length, offset = int.from_bytes(buffer[2:4], "big"), 4
-    elif length == 127:
-        need(10)
-        length, offset = int.from_bytes(buffer[2:10], "big"), 10
-    need(offset + 4 + length)
-    mask = buffer[offset : offset + 4]
-    masked = buffer[offset + 4 : offset + 4 + length]
-    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
-    del buffer[: offset + 4 + length]
-    return opcode, payload
+    first, payload = _read_raw_frame(sock, buffer)
+    return first & 0x0F, payload
 
 
 def answer_close(sock: socket.socket, buffer: bytearray) -> bytes:
