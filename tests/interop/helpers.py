@@ -26,6 +26,7 @@ from websockets_sync import ConnectionClosed, serve
 from ..utils import MS, library_threads, open_sockets, server_uri, wait_for
 
 __all__ = [
+    "ALL_MESSAGES",
     "BIG_MESSAGES",
     "COMPRESSIBLE",
     "FRAGMENTS_BINARY",
@@ -40,6 +41,7 @@ __all__ = [
     "WireBytes",
     "assert_compressed",
     "assert_released",
+    "check_deflate",
     "decode_message",
     "encode_message",
     "missing",
@@ -103,6 +105,8 @@ BIG_MESSAGES: dict[str, str | bytes] = {
 #: larger (deflate stored blocks), and our default max_size (1 MiB, which "applies
 #: to the decompressed size") must still accept it.
 ONE_MIB_RANDOM = BIG_MESSAGES["1mib-binary"]
+#: Every message of the matrix, small and big.
+ALL_MESSAGES = {**MESSAGES, **BIG_MESSAGES}
 #: 1 MiB that deflate shrinks to a few KiB: the bytes on the wire tell if it was compressed.
 COMPRESSIBLE = ("Compress me, please! " * (ONE_MIB // 21 + 1))[:ONE_MIB]
 # What our server sends, fragmented, in answer to "fragments?".
@@ -294,3 +298,8 @@ def assert_released(before: _Snapshot, timeout: float = 3.0) -> None:
         return not (library_threads() - before.threads or open_sockets() - before.sockets)
 
     wait_for(released, timeout, "threads and sockets to be released")
+
+
+def check_deflate(value: str | None) -> None:
+    """Check a Sec-WebSocket-Extensions value: permessage-deflate was negotiated."""
+    assert value is not None and value.startswith("permessage-deflate"), value

@@ -22,17 +22,17 @@ import pytest
 from websockets_sync import ConnectionClosedError, connect
 
 from .helpers import (
-    BIG_MESSAGES,
+    ALL_MESSAGES,
     COMPRESSIBLE,
     FRAGMENTS_BINARY,
     FRAGMENTS_TEXT,
     MAX_SIZE,
-    MESSAGES,
     ONE_MIB_RANDOM,
     SECONDS,
     OurServer,
     WireBytes,
     assert_compressed,
+    check_deflate,
     require_module,
     wire_bytes,
 )
@@ -42,13 +42,6 @@ web = require_module("aiohttp.web", "aiohttp")
 WSMsgType = aiohttp.WSMsgType
 
 T = TypeVar("T")
-ALL_MESSAGES = {**MESSAGES, **BIG_MESSAGES}
-
-
-def check_deflate(value: str | None) -> None:
-    assert value is not None and value.startswith("permessage-deflate"), value
-
-
 # The aiohttp client against our server.
 
 

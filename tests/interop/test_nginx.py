@@ -30,28 +30,22 @@ from .browser import (
     run_browser,
 )
 from .helpers import (
-    BIG_MESSAGES,
+    ALL_MESSAGES,
     COMPRESSIBLE,
     FRAGMENTS_BINARY,
     FRAGMENTS_TEXT,
     MAX_SIZE,
-    MESSAGES,
     SECONDS,
     OurServer,
     ServerSide,
     WireBytes,
     assert_compressed,
     assert_released,
+    check_deflate,
     snapshot,
     wire_bytes,
 )
 from .processes import nginx_proxy
-
-ALL_MESSAGES = {**MESSAGES, **BIG_MESSAGES}
-
-
-def check_deflate(value: str | None) -> None:
-    assert value is not None and value.startswith("permessage-deflate"), value
 
 
 @contextmanager

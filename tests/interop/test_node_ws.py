@@ -20,29 +20,22 @@ import pytest
 from websockets_sync import ConnectionClosedError, connect
 
 from .helpers import (
-    BIG_MESSAGES,
+    ALL_MESSAGES,
     COMPRESSIBLE,
     FRAGMENTS_BINARY,
     FRAGMENTS_TEXT,
     MAX_SIZE,
-    MESSAGES,
     ONE_MIB_RANDOM,
     SECONDS,
     OurServer,
     WireBytes,
     assert_compressed,
+    check_deflate,
     decode_message,
     encode_message,
     wire_bytes,
 )
 from .processes import NodeScript
-
-ALL_MESSAGES = {**MESSAGES, **BIG_MESSAGES}
-
-
-def check_deflate(value: str | None) -> None:
-    assert value is not None and value.startswith("permessage-deflate"), value
-
 
 # Node's ws client against our server.
 
