@@ -339,7 +339,8 @@ class WebSocketCommonProtocol:
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
-            ValueError: A ping with the same data awaits its pong.
+            ValueError: The data is over 125 bytes, or a ping with the same data
+                awaits its pong.
         """
         waiter, target = self._queue_ping(data)
         self._flush(target, self.write_timeout)
@@ -654,8 +655,6 @@ class WebSocketCommonProtocol:
     def _queue_ping(self, data: Data | None) -> tuple[PongWaiter, int]:
         """Queue a Ping frame; return its pong waiter and the flush target."""
         payload = os.urandom(4) if data is None else _to_bytes(data)
-        if len(payload) > 125:
-            raise ValueError("ping data must be 125 bytes or less")
         with self._lock:
             if payload in self._pings:
                 raise ValueError("already waiting for a pong with the same data")
@@ -668,8 +667,6 @@ class WebSocketCommonProtocol:
     def _queue_pong(self, data: Data) -> int:
         """Queue a Pong frame; return the flush target."""
         payload = _to_bytes(data)
-        if len(payload) > 125:
-            raise ValueError("pong data must be 125 bytes or less")
         with self._lock:
             self._call_sansio(self._protocol().send_pong, payload)
             self._flush_locked_nowait()

@@ -204,7 +204,8 @@ class WebSocketCommonProtocol:
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
-            ValueError: A ping with the same data awaits its pong.
+            ValueError: The data is over 125 bytes, or a ping with the same data
+                awaits its pong.
         """
         waiter, target = self.connection._queue_ping(data)
         await self._drain(target)
