@@ -896,3 +896,29 @@ def test_vanished_client_frees_both_threads() -> None:
             lambda: not (library_threads() - before), timeout=2000 * MS, what="threads to exit"
         )
         assert server.connections == set()
+
+
+def test_server_closes_tcp_right_after_the_closing_handshake() -> None:
+    """RFC 6455 §7.1.1: the server closes the TCP connection first, without waiting
+    for the client's FIN, so even a client that keeps its socket open is released."""
+    handled = threading.Event()
+
+    def handler(websocket: Any) -> None:
+        for _ in websocket:
+            pass
+        handled.set()
+
+    with serve(handler, "127.0.0.1", 0, close_timeout=5) as server:
+        with raw_client(server) as sock:
+            buffer = bytearray(open_raw_websocket(sock))
+            wait_for(lambda: server.connections, what="the connection to open")
+            (websocket,) = server.connections
+            sock.sendall(frame(0x8, (1000).to_bytes(2, "big")))
+            assert read_frame(sock, buffer) == (0x8, True, (1000).to_bytes(2, "big"))
+            # The client doesn't close its socket; the server is done anyway.
+            start = time.monotonic()
+            websocket.wait_closed(timeout=5)
+            assert time.monotonic() - start < 1
+            assert handled.wait(5)
+            sock.settimeout(5)
+            assert sock.recv(4096) == b""
