@@ -8,7 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 __all__ = [
     "MS",
@@ -20,6 +22,7 @@ __all__ = [
     "http_exchange",
     "ipv6_loopback_available",
     "library_threads",
+    "missing",
     "open_sockets",
     "raw_client",
     "raw_server",
@@ -33,6 +36,17 @@ __all__ = [
 #: The timing unit of the tests: one millisecond, scaled on slow machines by
 #: WEBSOCKETS_SYNC_TESTS_TIMEOUT_FACTOR.
 MS = 0.001 * float(os.environ.get("WEBSOCKETS_SYNC_TESTS_TIMEOUT_FACTOR", "1"))
+
+
+def missing(reason: str) -> NoReturn:
+    """Something a test needs is not here: skip, except under CI=true, where it must be.
+
+    The real peers of tests/interop and the C accelerator are optional on a
+    developer machine; .ci/run installs or builds them.
+    """
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} [CI=true: required]", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def library_threads() -> set[threading.Thread]:

@@ -17,13 +17,11 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, NoReturn, TypeVar
-
-import pytest
+from typing import Any, TypeVar
 
 from websockets_sync import ConnectionClosed, serve
 
-from ..utils import MS, library_threads, open_sockets, server_uri, wait_for
+from ..utils import MS, library_threads, missing, open_sockets, server_uri, wait_for
 
 __all__ = [
     "ALL_MESSAGES",
@@ -58,13 +56,6 @@ SECONDS = 1000 * MS
 
 
 # The skip/fail policy.
-
-
-def missing(reason: str) -> NoReturn:
-    """A peer is not available: skip, except under CI=true, where it must be."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} [CI=true: interop peers are required]", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
 
 
 def require(tool: T | None, reason: str) -> T:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -19,10 +21,10 @@ from websockets_sync.sansio.frames import (
     CloseCode,
     Frame,
     Opcode,
-    apply_mask,
     serialize_frame,
 )
 
+from ..utils import missing
 from .framing import KEY, build, naive_mask, parse_all
 
 LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 70000]
@@ -177,14 +179,6 @@ def test_mask_keys_come_from_os_urandom_in_bulk(monkeypatch: pytest.MonkeyPatch)
     assert drawn[1024] == bytes([255, 254, 253, 252])
 
 
-def test_large_payloads_are_masked_by_translation() -> None:
-    """Payloads above the threshold take the other code path; both must agree."""
-    data = payload_of(frames._TRANSLATE_THRESHOLD + 3)
-    masked = frames.apply_mask(data, KEY)
-    assert masked == bytes(b ^ KEY[i % 4] for i, b in enumerate(data))
-    assert frames.apply_mask(memoryview(masked), KEY) == data
-
-
 def test_unmasked_frames_do_not_call_urandom(monkeypatch: pytest.MonkeyPatch) -> None:
     """§5.1: a server MUST NOT mask; it has no use for a key."""
     keys = FixedKeys()
@@ -196,29 +190,95 @@ def test_unmasked_frames_do_not_call_urandom(monkeypatch: pytest.MonkeyPatch) ->
 
 KEYS = [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x02\x03\x04", KEY, b"\x80\x00\x7f\xa5"]
 
+Masker = Callable[[bytes | bytearray | memoryview, bytes], bytes]
+
+
+def _c_apply_mask() -> Masker:
+    try:
+        from websockets_sync.sansio._mask import apply_mask as apply_mask_c
+    except ImportError:
+        missing("the C accelerator websockets_sync.sansio._mask is not built")
+    return apply_mask_c
+
+
+@pytest.fixture(params=["python", "c"])
+def masker(request: pytest.FixtureRequest) -> Masker:
+    """Each implementation of apply_mask: they must agree byte for byte."""
+    if request.param == "python":
+        return frames.apply_mask_python
+    return _c_apply_mask()
+
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda key: key.hex())
-@pytest.mark.parametrize("length", [*range(21), 1000, 65537])
-def test_apply_mask_matches_naive_reference(key: bytes, length: int) -> None:
-    """§5.3: octet i of the result is octet i of the data XOR octet i mod 4 of the key."""
+@pytest.mark.parametrize("length", [*range(21), 1000, 65537, frames._TRANSLATE_THRESHOLD + 3])
+def test_apply_mask_matches_naive_reference(masker: Masker, key: bytes, length: int) -> None:
+    """§5.3: octet i of the result is octet i of the data XOR octet i mod 4 of the key.
+
+    The lengths cover every tail after the C loop's 8-byte blocks and both
+    Python paths (integer XOR, then table translation past the threshold).
+    """
     data = os.urandom(length)
-    masked = apply_mask(data, key)
+    masked = masker(data, key)
     assert type(masked) is bytes
     assert masked == naive_mask(data, key)
-    assert apply_mask(masked, key) == data
+    assert masker(masked, key) == data
 
 
 @pytest.mark.parametrize("kind", [bytearray, memoryview])
-def test_apply_mask_accepts_bytes_like(kind: type) -> None:
-    data = b"\x00\x01\x02\x03\x04\xff"
-    assert apply_mask(kind(data), KEY) == naive_mask(data, KEY)
+@pytest.mark.parametrize("length", [6, frames._TRANSLATE_THRESHOLD + 1])
+def test_apply_mask_accepts_bytes_like(masker: Masker, kind: type, length: int) -> None:
+    data = os.urandom(length)
+    assert masker(kind(data), KEY) == naive_mask(data, KEY)
 
 
-def test_apply_mask_keeps_leading_and_trailing_zero_bytes() -> None:
+def test_apply_mask_reads_a_slice_of_a_larger_buffer(masker: Masker) -> None:
+    """The receive path unmasks a memoryview into its read buffer, at any offset."""
+    buffer = bytearray(os.urandom(100))
+    view = memoryview(buffer)[3:94]
+    assert masker(view, KEY) == naive_mask(bytes(view), KEY)
+
+
+def test_apply_mask_keeps_leading_and_trailing_zero_bytes(masker: Masker) -> None:
     """The integer XOR must not drop zero bytes at either end of the result."""
     data = b"\x00\x00\x01\x00\x00"
-    assert apply_mask(data, b"\x00\x00\x00\x00") == data
-    assert apply_mask(KEY + KEY[:1], KEY) == bytes(5)
+    assert masker(data, b"\x00\x00\x00\x00") == data
+    assert masker(KEY + KEY[:1], KEY) == bytes(5)
+
+
+def test_c_apply_mask_checks_its_arguments() -> None:
+    apply_mask_c = _c_apply_mask()
+    with pytest.raises(ValueError, match="4 bytes"):
+        apply_mask_c(b"data", b"abc")
+    with pytest.raises(TypeError):
+        apply_mask_c("text", KEY)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        apply_mask_c(b"data", 1234)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="2 arguments"):
+        apply_mask_c(b"data")  # type: ignore[call-arg]
+
+
+def test_the_c_accelerator_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    apply_mask_c = _c_apply_mask()
+    with monkeypatch.context() as patch:
+        patch.delenv("WEBSOCKETS_SYNC_PURE_PYTHON", raising=False)
+        assert frames._select_apply_mask() == (apply_mask_c, True)
+    if not os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON"):
+        assert frames.apply_mask is apply_mask_c
+        assert frames.ACCELERATED
+
+
+def test_pure_python_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSOCKETS_SYNC_PURE_PYTHON", "1")
+    assert frames._select_apply_mask() == (frames.apply_mask_python, False)
+
+
+def test_python_is_the_fallback_when_the_accelerator_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WEBSOCKETS_SYNC_PURE_PYTHON", raising=False)
+    # None in sys.modules makes the import raise ImportError, as if never built.
+    monkeypatch.setitem(sys.modules, "websockets_sync.sansio._mask", None)
+    assert frames._select_apply_mask() == (frames.apply_mask_python, False)
 
 
 # Close payloads (RFC 6455 §5.5.1 and §7.4).
