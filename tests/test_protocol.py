@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from websockets_sync import (
     connect,
     serve,
 )
+from websockets_sync.sansio.protocol import Protocol
 
 from .faces import FACES, connection_pair
 from .utils import (
@@ -433,6 +435,62 @@ def test_slow_reader_holds_back_flooding_peer() -> None:
         pair.client.close()
         flooder.join(5)
         assert not flooder.is_alive()
+
+
+def test_large_messages_are_read_into_their_own_buffer(
+    face: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large frames skip the read buffer (receive_buffer); every size still arrives whole."""
+    reads: list[int] = []
+    receive_buffered = Protocol.receive_buffered
+
+    def spy(self: Protocol, size: int) -> None:
+        reads.append(size)
+        receive_buffered(self, size)
+
+    monkeypatch.setattr(Protocol, "receive_buffered", spy)
+    messages = [
+        os.urandom(1 << 20),
+        b"small",
+        "é" * 100_000,
+        os.urandom(65_536),
+        b"",
+        b"x" * 70_000,
+    ]
+    options = {"max_size": 2 << 20, "compression": None}
+    with connection_pair(face, client_options=options, server_options=options) as pair:
+        for message in messages:
+            pair.client.send(message)
+            assert pair.server_side.recv(timeout=5) == message
+            pair.server_side.send(message)
+            assert pair.client.recv(timeout=5) == message
+    assert reads, "no large frame was read into its own buffer"
+
+
+def test_large_frames_written_in_pieces_arrive_whole() -> None:
+    """A small send buffer makes every large write partial; frames from two
+    threads must still arrive whole and never interleaved."""
+    options = {"max_size": 4 << 20, "compression": None}
+    with connection_pair("sync", client_options=options, server_options=options) as pair:
+        server_socket = pair.server_side.socket
+        assert server_socket is not None
+        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        batches = [[os.urandom(size) for size in (3 << 20, 20_000, 70_000)] for _ in range(2)]
+
+        def send_all(batch: list[bytes]) -> None:
+            for message in batch:
+                pair.server_side.send(message)
+
+        senders = [threading.Thread(target=send_all, args=(batch,)) for batch in batches]
+        for sender in senders:
+            sender.start()
+        received = [pair.client.recv(timeout=10) for _ in range(6)]
+        for sender in senders:
+            sender.join(10)
+        assert sorted(received) == sorted(batches[0] + batches[1])
+        # Each thread's messages keep their order.
+        for batch in batches:
+            assert [m for m in received if m in batch] == batch
 
 
 # Peers that misbehave.

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .defaults import (
@@ -54,8 +54,10 @@ _logger = logging.getLogger("websockets_sync.protocol")
 _RECV_BUFFER_MIN = 4 * 1024
 _RECV_BUFFER_MAX = 256 * 1024
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
-# Writes larger than this are split so that one send() call stays short.
-_WRITE_CHUNK = 4 * 1024 * 1024
+# Reading the rest of a large frame wakes the reader once, not once per segment.
+_MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
+# Buffers per sendmsg() call: the system's limit on an I/O vector.
+_IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
 
 
 class PongWaiter(concurrent.futures.Future[float]):
@@ -443,6 +445,7 @@ class WebSocketCommonProtocol:
     def _read_loop(self, leftover: bytes) -> None:
         sock = self.socket
         assert sock is not None
+        protocol = self._protocol()
         # The buffer starts small, so that idle connections cost little
         # memory, and grows while reads fill it, for bulk transfers.
         buffer = bytearray(_RECV_BUFFER_MIN)
@@ -451,6 +454,16 @@ class WebSocketCommonProtocol:
             if leftover and not self._process_data(leftover):
                 return
             while True:
+                target = protocol.receive_buffer()
+                if target is not None:
+                    # The rest of a large frame, read straight into its payload.
+                    with target:
+                        size = sock.recv_into(target, 0, _MSG_WAITALL)
+                    if size == 0:
+                        break
+                    if not self._process_data(size):
+                        break
+                    continue
                 size = sock.recv_into(buffer)
                 if size == 0:
                     break
@@ -469,14 +482,19 @@ class WebSocketCommonProtocol:
             view.release()
             self._connection_lost()
 
-    def _process_data(self, data: bytes | memoryview) -> bool:
+    def _process_data(self, data: bytes | memoryview | int) -> bool:
         """Parse received bytes, dispatch events, answer the peer, apply backpressure.
 
-        Return whether to read on: a server stops after the closing handshake.
+        ``data`` is what was read, or how much was read into the protocol's
+        receive buffer. Return whether to read on: a server stops after the
+        closing handshake.
         """
         protocol = self._protocol()
         with self._lock:
-            protocol.receive_data(data)
+            if isinstance(data, int):
+                protocol.receive_buffered(data)
+            else:
+                protocol.receive_data(data)
             events = protocol.events_received()
             wakers = self._dispatch(events) if events else None
             self._queue_output()
@@ -792,16 +810,17 @@ class WebSocketCommonProtocol:
                 sent = 0
             if sent == len(data):
                 return sent
-            return sent + _send_all(sock, data[sent:], deadline)
+            return sent + _send_all(sock, [memoryview(data)[sent:]], deadline)
         written = 0
-        for data in _coalesce(batch):
-            if not data:
+        for buffers in _split_at_eof(batch):
+            if buffers is None:
                 sock.shutdown(socket.SHUT_WR)
                 written += 1
                 continue
-            sent = _send_all(sock, data, deadline)
+            size = sum(map(len, buffers))
+            sent = _send_all(sock, buffers, deadline)
             written += sent
-            if sent < len(data):
+            if sent < size:
                 break
         return written
 
@@ -981,49 +1000,57 @@ def _to_bytes(data: Data | bytearray | memoryview) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
-def _coalesce(batch: list[bytes]) -> Iterator[bytes]:
-    """Join small consecutive writes so that they go out in one system call."""
-    small: list[bytes] = []
-    for data in batch:
-        if data and len(data) < 65536:
-            small.append(data)
-            continue
-        if small:
-            yield b"".join(small)
-            small = []
-        yield data
-    if small:
-        yield b"".join(small)
+def _split_at_eof(batch: list[bytes]) -> Iterator[list[bytes] | None]:
+    """Split a batch into runs of buffers to write, and ``None`` for each EOF marker."""
+    start = 0
+    for index, data in enumerate(batch):
+        if not data:
+            if index > start:
+                yield batch[start:index]
+            yield None
+            start = index + 1
+    if start < len(batch):
+        yield batch[start:]
 
 
-def _send_all(sock: socket.socket, data: bytes, deadline: float | None) -> int:
-    """Write ``data``, waiting for the socket to drain until ``deadline``; return bytes written.
+def _send_all(
+    sock: socket.socket, buffers: Sequence[bytes | memoryview], deadline: float | None
+) -> int:
+    """Write ``buffers``, waiting for the socket to drain until ``deadline``; return bytes written.
 
-    Sends with ``MSG_DONTWAIT`` and polls for writability, so the socket stays
-    in blocking mode for the reader thread while writes get their own timeout.
+    One ``sendmsg`` gathers all the buffers, so frames are never joined to
+    be written together. Sends with ``MSG_DONTWAIT`` and polls for
+    writability, so the socket stays in blocking mode for the reader thread
+    while writes get their own timeout.
     """
-    view = memoryview(data)
-    total = len(view)
-    sent = 0
+    pending = list(buffers)
+    written = 0
+    index = 0
     poller: Any = None
-    with view:
-        while sent < total:
-            try:
-                sent += sock.send(view[sent : sent + _WRITE_CHUNK], _MSG_DONTWAIT)
-                continue
-            except BlockingIOError:
-                pass
-            if poller is None:
-                poller = select.poll()
-                poller.register(sock, select.POLLOUT)
-            if deadline is None:
-                poller.poll()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                poller.poll(remaining * 1000)
-    return sent
+    while index < len(pending):
+        try:
+            sent = sock.sendmsg(pending[index : index + _IOV_MAX], (), _MSG_DONTWAIT)
+        except BlockingIOError:
+            pass
+        else:
+            written += sent
+            while index < len(pending) and sent >= len(pending[index]):
+                sent -= len(pending[index])
+                index += 1
+            if sent:
+                pending[index] = memoryview(pending[index])[sent:]
+            continue
+        if poller is None:
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+        if deadline is None:
+            poller.poll()
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            poller.poll(remaining * 1000)
+    return written
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:

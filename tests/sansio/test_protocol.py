@@ -43,12 +43,6 @@ INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 6
 # Helpers.
 
 
-@pytest.fixture(params=[Side.SERVER, Side.CLIENT], ids=["server", "client"])
-def side(request: pytest.FixtureRequest) -> Side:
-    """Run a test for each role."""
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture(params=[False, True], ids=["quiet", "debug"])
 def debug(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> bool:
     """Run a test with frame logging off and on: they take different send paths."""
@@ -66,13 +60,21 @@ def close_payload(code: int, reason: str = "") -> bytes:
 
 
 def raw_sent(protocol: Protocol) -> list[RawFrame | str]:
-    """Drain the output into raw frames, EOF standing for the half-close."""
+    """Drain the output into raw frames, EOF standing for the half-close.
+
+    A large frame comes as two buffers (header, payload): the bytes between
+    EOF markers are joined before parsing.
+    """
     items: list[RawFrame | str] = []
+    pending = b""
     for chunk in protocol.data_to_send():
         if chunk == b"":
+            items.extend(parse_all(pending))
+            pending = b""
             items.append(EOF)
         else:
-            items.extend(parse_all(chunk))
+            pending += chunk
+    items.extend(parse_all(pending))
     return items
 
 

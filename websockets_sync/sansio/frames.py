@@ -28,6 +28,7 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "apply_mask_python",
+    "frame_parts",
     "serialize_frame",
 ]
 
@@ -283,10 +284,26 @@ def serialize_frame(
     rsv1: bool = False,
     mask: bool,
 ) -> bytes:
-    """Build a frame ready for the wire: header, masking key, payload.
+    """Build a frame ready for the wire: header, masking key, payload."""
+    header, payload = frame_parts(opcode, data, fin=fin, rsv1=rsv1, mask=mask)
+    return header + payload
 
-    Clients mask every frame with a fresh key drawn from :func:`os.urandom`
-    (RFC 6455 §5.3); servers never mask.
+
+def frame_parts(
+    opcode: int,
+    data: bytes | bytearray | memoryview,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bool,
+) -> tuple[bytes, bytes]:
+    """Build a frame as two buffers: header with masking key, then payload.
+
+    A gathering write (``sendmsg``) sends both at once, so a large payload is
+    never copied just to put a few header bytes in front of it. Clients mask
+    every frame with a fresh key drawn from :func:`os.urandom` (RFC 6455
+    §5.3); servers never mask. The payload is always ``bytes``: a mutable
+    buffer is copied, so that changing it after ``send`` changes nothing.
     """
     first = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
     mask_bit = 0x80 if mask else 0
@@ -299,5 +316,5 @@ def serialize_frame(
         header = _HEADER_64.pack(first, mask_bit | 127, length)
     if mask:
         key = _mask_keys.next()
-        return header + key + apply_mask(data, key)
-    return header + data
+        return header + key, apply_mask(data, key)
+    return header, data if type(data) is bytes else bytes(data)

@@ -9,9 +9,10 @@ of :meth:`Protocol.data_to_send`. The opening handshake is done before a
 from __future__ import annotations
 
 import codecs
+import contextlib
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..defaults import MAX_SIZE
@@ -31,6 +32,7 @@ from .frames import (
     Frame,
     Opcode,
     apply_mask,
+    frame_parts,
     serialize_frame,
 )
 
@@ -90,6 +92,15 @@ _OPCODES: dict[int, Opcode] = {opcode.value: opcode for opcode in Opcode}
 # of max_size; the decompressor enforces max_size itself, on the decoded size.
 _COMPRESSION_SLACK_RATIO = 8  # 1/8, 12.5%
 _COMPRESSION_SLACK = 1024
+# From this payload size, a frame still arriving gets a buffer of its own size,
+# which the I/O layer may read into directly (receive_buffer).
+_LARGE_FRAME = 64 * 1024
+# Without max_size, the largest frame trusted with such a buffer before its
+# bytes arrive; longer ones accumulate as they come.
+_LARGE_FRAME_CAP = 16 * 1024 * 1024
+# From this payload size, frames leave the header and payload in two buffers
+# rather than copying the payload to join them.
+_GATHER_MIN = 16 * 1024
 
 
 class Protocol:
@@ -138,6 +149,9 @@ class Protocol:
         self._buffer = bytearray()
         self._events: list[Event] = []
         self._output: list[bytes] = []
+        # A large frame whose payload is still arriving: its header, and a
+        # buffer of the payload's exact size filled as bytes come in.
+        self._large: _LargeFrame | None = None
         # Bytes received after a Close frame or a failure are not parsed.
         self._discarding = False
         self._eof_sent = False
@@ -157,8 +171,17 @@ class Protocol:
         """Feed bytes read from the network and parse every complete frame."""
         if self._discarding:
             return
-        buffer = self._buffer
-        try:
+        with self._parsing():
+            large = self._large
+            if large is not None:
+                used = large.fill(data)
+                if not large.complete():
+                    return
+                self._finish_large_frame(large)
+                if self._discarding or used == len(data):
+                    return
+                data = memoryview(data)[used:]
+            buffer = self._buffer
             if buffer:
                 buffer += data
                 consumed = self._parse(buffer)
@@ -171,6 +194,34 @@ class Protocol:
                 consumed = self._parse(data)
                 if not self._discarding and consumed < len(data):
                     buffer += data[consumed:]
+
+    def receive_buffer(self) -> memoryview | None:
+        """Where the I/O layer may read the rest of a large frame, or ``None``.
+
+        While the payload of a large frame is arriving, reading it straight
+        into its final buffer saves copying it from a read buffer. Report the
+        bytes read there with :meth:`receive_buffered`.
+        """
+        large = self._large
+        if large is None or self._discarding:
+            return None
+        return large.missing()
+
+    def receive_buffered(self, size: int) -> None:
+        """Record that ``size`` bytes were read into :meth:`receive_buffer`."""
+        large = self._large
+        if large is None or self._discarding:
+            return
+        large.filled += size
+        if large.complete():
+            with self._parsing():
+                self._finish_large_frame(large)
+
+    @contextlib.contextmanager
+    def _parsing(self) -> Iterator[None]:
+        """Turn what the peer did wrong into a failure with the RFC's close code."""
+        try:
+            yield
         except ProtocolError as exc:
             self._stop_parsing(CloseCode.PROTOCOL_ERROR, str(exc), exc)
         except PayloadTooBig as exc:
@@ -183,6 +234,7 @@ class Protocol:
         self.eof_received = True
         self.state = State.CLOSED
         self._discarding = True
+        self._large = None
         self._buffer.clear()
 
     def events_received(self) -> list[Event]:
@@ -336,24 +388,30 @@ class Protocol:
         if self.extensions or self.logger.isEnabledFor(logging.DEBUG):
             self._send_frame(Frame(opcode, data, fin))  # type: ignore[arg-type]
         else:
-            self._output.append(serialize_frame(opcode, data, fin=fin, mask=self._mask))
+            self._output_frame(opcode, data, fin, False)
 
     def _send_frame(self, frame: Frame) -> None:
         for extension in self.extensions:
             frame = extension.encode(frame)
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("> %s", frame)
-        self._output.append(
-            serialize_frame(
-                frame.opcode, frame.data, fin=frame.fin, rsv1=frame.rsv1, mask=self._mask
-            )
-        )
+        self._output_frame(frame.opcode, frame.data, frame.fin, frame.rsv1)
+
+    def _output_frame(
+        self, opcode: int, data: bytes | bytearray | memoryview, fin: bool, rsv1: bool
+    ) -> None:
+        if len(data) < _GATHER_MIN:
+            self._output.append(serialize_frame(opcode, data, fin=fin, rsv1=rsv1, mask=self._mask))
+        else:
+            # Header and payload stay apart: the I/O layer gathers them in one write.
+            self._output += frame_parts(opcode, data, fin=fin, rsv1=rsv1, mask=self._mask)
 
     # Internals: receiving.
 
     def _stop_parsing(self, code: int, reason: str, exc: Exception) -> None:
         self.parser_exc = exc
         self._discarding = True
+        self._large = None
         self._buffer.clear()
         self._events.append(Failure(code, _truncate(reason), exc))
 
@@ -391,16 +449,44 @@ class Protocol:
                 if masked:
                     end = start + 4 + length
                     if size < end:
+                        if self._buffers_large(length) and size - start >= 4:
+                            key = view[start : start + 4].tobytes()
+                            self._start_large_frame(first, opcode, key, view[start + 4 :], length)
+                            return size
                         break
                     payload = apply_mask(view[start + 4 : end], view[start : start + 4].tobytes())
                 else:
                     end = start + length
                     if size < end:
+                        if self._buffers_large(length):
+                            self._start_large_frame(first, opcode, None, view[start:], length)
+                            return size
                         break
                     payload = view[start:end].tobytes()
                 offset = end
                 self._receive_frame(first, opcode, payload)
         return offset
+
+    def _buffers_large(self, length: int) -> bool:
+        """Whether a frame this long gets a payload buffer of its size up front.
+
+        Its header passed the size checks, so without a max_size only a
+        moderate length is trusted with an allocation before the bytes arrive.
+        """
+        return length >= _LARGE_FRAME and (self.max_size is not None or length <= _LARGE_FRAME_CAP)
+
+    def _start_large_frame(
+        self, first: int, opcode: int, key: bytes | None, payload: memoryview, length: int
+    ) -> None:
+        large = _LargeFrame(first, opcode, key, bytearray(length))
+        large.fill(payload)
+        self._large = large
+
+    def _finish_large_frame(self, large: _LargeFrame) -> None:
+        self._large = None
+        data = large.payload
+        payload = bytes(data) if large.key is None else apply_mask(data, large.key)
+        self._receive_frame(large.first, large.opcode, payload)
 
     def _check_header(self, first: int, opcode: int, length: int) -> None:
         """Reject a frame from its header alone, before its payload is buffered."""
@@ -520,6 +606,33 @@ class Protocol:
         if not self._eof_sent:
             self._eof_sent = True
             self._output.append(b"")
+
+
+class _LargeFrame:
+    """A large frame whose payload is arriving into a buffer of its size."""
+
+    __slots__ = ("filled", "first", "key", "opcode", "payload")
+
+    def __init__(self, first: int, opcode: int, key: bytes | None, payload: bytearray) -> None:
+        self.first = first
+        self.opcode = opcode
+        self.key = key
+        self.payload = payload
+        self.filled = 0
+
+    def fill(self, data: bytes | bytearray | memoryview) -> int:
+        """Copy as much of ``data`` as the payload still lacks; return how much."""
+        with memoryview(data) as view:
+            used = min(len(view), len(self.payload) - self.filled)
+            self.payload[self.filled : self.filled + used] = view[:used]
+        self.filled += used
+        return used
+
+    def missing(self) -> memoryview:
+        return memoryview(self.payload)[self.filled :]
+
+    def complete(self) -> bool:
+        return self.filled == len(self.payload)
 
 
 def _truncate(reason: str, limit: int = 123) -> str:
