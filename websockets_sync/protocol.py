@@ -156,8 +156,6 @@ class WebSocketCommonProtocol:
         # buffer, the pong waiters and the timers. Never held during socket
         # I/O or while calling application code.
         self._lock = threading.Lock()
-        # Signalled when a message is queued or the connection closes.
-        self._message_available = threading.Condition(self._lock)
         # Signalled when a message is dequeued or the connection closes.
         self._space_available = threading.Condition(self._lock)
         # Signalled when the writer finishes a batch or gives up.
@@ -175,7 +173,6 @@ class WebSocketCommonProtocol:
         self._written = 0  # bytes written to the socket, ever
         self._writing = False
         self._write_waiters = 0  # threads waiting for the writer
-        self._recv_waiters = 0  # threads waiting in recv
         self._reader_paused = False  # the reader waits for room in the queue
         self._write_error: OSError | None = None
         self._aborted = False
@@ -231,8 +228,8 @@ class WebSocketCommonProtocol:
             TimeoutError: No message within ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while True:
+        while True:
+            with self._lock:
                 message = self._pop_message()
                 if message is not None:
                     return message
@@ -241,11 +238,13 @@ class WebSocketCommonProtocol:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out waiting for a message")
-                self._recv_waiters += 1
-                try:
-                    self._message_available.wait(remaining)
-                finally:
-                    self._recv_waiters -= 1
+                # The reader thread releases this lock once it has let go of
+                # its own: waking up, this thread finds both free.
+                wake = threading.Lock()
+                wake.acquire()
+                self._wakers.append(wake.release)
+            if not wake.acquire(timeout=-1 if remaining is None else remaining):
+                self.remove_waker(wake.release)
 
     def recv_nowait(self) -> Data | None:
         """Return the next message if one is queued, else ``None``.
@@ -554,8 +553,6 @@ class WebSocketCommonProtocol:
                 queued = True
         if not queued:
             return None
-        if self._recv_waiters:
-            self._message_available.notify_all()
         if not self._wakers:
             return None
         wakers, self._wakers = self._wakers, []
@@ -624,7 +621,6 @@ class WebSocketCommonProtocol:
             wakers = self._wakers + self._close_wakers
             self._wakers, self._close_wakers = [], []
             self._closed.set()
-            self._message_available.notify_all()
             self._space_available.notify_all()
             self._write_done.notify_all()
         sock.close()
