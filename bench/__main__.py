@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from websockets_sync.sansio import frames
+
 from . import report, scenarios, targets, wire
 from .peers import CLIENTS, SERVERS, package_versions
 from .runner import ROOT, Settings
@@ -142,6 +144,7 @@ def metadata(settings: Settings, nofile: int) -> dict[str, Any]:
         "revision": _git_revision(),
         "packages": package_versions(),
         "fixed_peers_masking": wire.MASK_IMPLEMENTATION,
+        "ours_masking": "C accelerator" if frames.ACCELERATED else "pure Python",
         "rlimit_nofile": nofile,
         "settings": {
             "sizes": settings.sizes,
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = args.name or ("partial" if partial else "latest")
     output = args.output or ROOT / "bench" / "results"
     results: dict[str, Any] = {"meta": metadata(settings, nofile), "scenarios": {}}
+    print(f"websockets_sync masking: {results['meta']['ours_masking']}", file=sys.stderr)
     started = time.perf_counter()
     for name in scenarios.ORDER:
         if name not in names:
