@@ -51,7 +51,7 @@ Data = str | bytes
 
 _logger = logging.getLogger("websockets_sync.protocol")
 
-_RECV_BUFFER_MIN = 4 * 1024
+_RECV_BUFFER_MIN = 1024
 _RECV_BUFFER_MAX = 256 * 1024
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Writes larger than this are split so that one send() call stays short.
