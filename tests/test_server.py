@@ -8,6 +8,7 @@ shutting down), the handler contract, the handshake hooks and options of
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http
 import logging
@@ -922,3 +923,34 @@ def test_server_closes_tcp_right_after_the_closing_handshake() -> None:
             assert handled.wait(5)
             sock.settimeout(5)
             assert sock.recv(4096) == b""
+
+
+def test_a_reader_stuck_writing_does_not_hold_back_other_connections() -> None:
+    """Reader threads take turns, process-wide, to parse what they read; the turn
+    is never held over socket I/O, so a peer that sends pings and never reads the
+    pongs stalls only its own connection."""
+
+    def echo(websocket: Any) -> None:
+        for message in websocket:
+            websocket.send(message)
+
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        with raw_client(server) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            open_raw_websocket(sock)
+            wait_for(lambda: server.connections, what="the connection to open")
+            (stuck,) = server.connections
+            ping = frame(0x9, b"p" * 125)
+            sock.settimeout(50 * MS)
+            # Pings until the server's pongs fill every buffer on the way and its
+            # reader blocks writing them; then our own sends stop going out.
+            with contextlib.suppress(TimeoutError):
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    sock.sendall(ping * 64)
+            wait_for(lambda: stuck._writing, what="the reader to block writing pongs")
+            with connect(server_uri(server), compression=None) as websocket:
+                for size in (16, 100_000):
+                    websocket.send(b"x" * size)
+                    assert websocket.recv(timeout=5) == b"x" * size
+            assert stuck._writing

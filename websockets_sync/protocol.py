@@ -51,13 +51,22 @@ Data = str | bytes
 
 _logger = logging.getLogger("websockets_sync.protocol")
 
-_RECV_BUFFER_MIN = 4 * 1024
+_RECV_BUFFER_MIN = 1024
 _RECV_BUFFER_MAX = 256 * 1024
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Reading the rest of a large frame wakes the reader once, not once per segment.
 _MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
 _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+
+# Held, process-wide, while a reader thread turns the bytes it received into
+# events and updates its connection: pure Python work, never any I/O or
+# waiting. When thousands of connections wake up at once, typically every
+# client closing together, CPython would otherwise have thousands of threads
+# waiting for the GIL, and each waiter wakes up every switch interval (5 ms)
+# to ask for it: the process then spends its time waking threads instead of
+# running them. A thread blocked on this lock sleeps until its turn comes.
+_dispatch_turn = threading.Lock()
 
 
 class PongWaiter(concurrent.futures.Future[float]):
@@ -489,7 +498,7 @@ class WebSocketCommonProtocol:
         closing handshake.
         """
         protocol = self._protocol()
-        with self._lock:
+        with _dispatch_turn, self._lock:
             if isinstance(data, int):
                 protocol.receive_buffered(data)
             else:
@@ -602,19 +611,21 @@ class WebSocketCommonProtocol:
         """End of the reader thread: close the socket and wake everybody."""
         sock = self.socket
         assert sock is not None
+        protocol = self._protocol()
         with self._lock:
-            protocol = self._protocol()
             protocol.receive_eof()
             self._aborted = True
-            for timer in (self._keepalive_timer, self._pong_timer, self._close_timer):
-                if timer is not None:
-                    timer.cancel()
             if self._writing:
+                # A sender is blocked on a peer that doesn't read: unblock it.
                 _shutdown(sock, socket.SHUT_RDWR)
                 self._write_waiters += 1
                 while self._writing:
                     self._write_done.wait()
                 self._write_waiters -= 1
+        with _dispatch_turn, self._lock:
+            for timer in (self._keepalive_timer, self._pong_timer, self._close_timer):
+                if timer is not None:
+                    timer.cancel()
             self._pending.clear()
             exc = protocol.close_exc
             pings, self._pings = self._pings, {}
