@@ -9,10 +9,9 @@ of :meth:`Protocol.data_to_send`. The opening handshake is done before a
 from __future__ import annotations
 
 import codecs
-import contextlib
 import enum
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..defaults import MAX_SIZE
@@ -83,6 +82,9 @@ Event = str | bytes | Frame | Failure
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 # Opcodes as plain ints for the parser's hot path, and the enum by value.
+# What the peer can do wrong while frames are parsed; see _parse_failed.
+_PARSE_ERRORS = (ProtocolError, PayloadTooBig, UnicodeDecodeError)
+
 _CONT, _TEXT, _BINARY, _PONG = 0x0, 0x1, 0x2, 0xA
 _OPCODES: dict[int, Opcode] = {opcode.value: opcode for opcode in Opcode}
 
@@ -171,7 +173,7 @@ class Protocol:
         """Feed bytes read from the network and parse every complete frame."""
         if self._discarding:
             return
-        with self._parsing():
+        try:
             large = self._large
             if large is not None:
                 used = large.fill(data)
@@ -194,6 +196,8 @@ class Protocol:
                 consumed = self._parse(data)
                 if not self._discarding and consumed < len(data):
                     buffer += data[consumed:]
+        except _PARSE_ERRORS as exc:
+            self._parse_failed(exc)
 
     def receive_buffer(self) -> memoryview | None:
         """Where the I/O layer may read the rest of a large frame, or ``None``.
@@ -214,19 +218,18 @@ class Protocol:
             return
         large.filled += size
         if large.complete():
-            with self._parsing():
+            try:
                 self._finish_large_frame(large)
+            except _PARSE_ERRORS as exc:
+                self._parse_failed(exc)
 
-    @contextlib.contextmanager
-    def _parsing(self) -> Iterator[None]:
+    def _parse_failed(self, exc: ProtocolError | PayloadTooBig | UnicodeDecodeError) -> None:
         """Turn what the peer did wrong into a failure with the RFC's close code."""
-        try:
-            yield
-        except ProtocolError as exc:
+        if isinstance(exc, ProtocolError):
             self._stop_parsing(CloseCode.PROTOCOL_ERROR, str(exc), exc)
-        except PayloadTooBig as exc:
+        elif isinstance(exc, PayloadTooBig):
             self._stop_parsing(CloseCode.MESSAGE_TOO_BIG, str(exc), exc)
-        except UnicodeDecodeError as exc:
+        else:
             self._stop_parsing(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
 
     def receive_eof(self) -> None:
