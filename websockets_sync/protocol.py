@@ -2,10 +2,15 @@
 
 Threads and locks (see ``docs/topics/threads.rst``):
 
-- The reader thread is the only one that reads the socket. It feeds the
+- One thread at a time holds the read turn: it reads the socket, feeds the
   sans-I/O :class:`~websockets_sync.sansio.protocol.Protocol`, queues the
-  messages for :meth:`~WebSocketCommonProtocol.recv`, answers pings and Close
-  frames, and closes the socket when it exits; its exit defines "closed".
+  messages for :meth:`~WebSocketCommonProtocol.recv` and answers pings and
+  Close frames. That's the reader thread, except while recv() callers keep
+  asking for messages: once the reader thread has handed one to a waiting
+  caller, it parks and callers read for themselves, which saves two thread
+  switches per message. It reads again when callers stop for a while, or at
+  once when a ping, the closing handshake or wait_closed() needs it.
+- The reader thread closes the socket when it exits; its exit defines "closed".
 - Any thread may send. Bytes to write are appended to one outgoing buffer
   under the connection lock, in order, and whichever thread finds nobody
   writing becomes the writer until the buffer is empty. The socket write
@@ -53,6 +58,9 @@ _logger = logging.getLogger("websockets_sync.protocol")
 
 _RECV_BUFFER_MIN = 1024
 _RECV_BUFFER_MAX = 256 * 1024
+# How long the parked reader thread lets recv() callers read for it: it reads
+# again once no caller read for that long.
+_PARK_PERIOD = 0.25
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Reading the rest of a large frame wakes the reader once, not once per segment.
 _MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
@@ -165,8 +173,9 @@ class WebSocketCommonProtocol:
         # buffer, the pong waiters and the timers. Never held during socket
         # I/O or while calling application code.
         self._lock = threading.Lock()
-        # Signalled when a message is dequeued or the connection closes.
-        self._space_available = threading.Condition(self._lock)
+        # Signalled when the reader thread, paused on a full queue or parked
+        # while recv() callers read for it, may go on.
+        self._reader_resume = threading.Condition(self._lock)
         # Signalled when the writer finishes a batch or gives up.
         self._write_done = threading.Condition(self._lock)
         # Held by a thread for the whole of a data message it sends, so that
@@ -183,6 +192,16 @@ class WebSocketCommonProtocol:
         self._writing = False
         self._write_waiters = 0  # threads waiting for the writer
         self._reader_paused = False  # the reader waits for room in the queue
+        # Reading: who holds the socket's read side, and the hand-over from
+        # recv() callers who read for themselves (see _take_read_turn).
+        self._read_buffer = bytearray(_RECV_BUFFER_MIN)
+        self._reading = False  # somebody is reading the socket and parsing
+        self._caller_reading = False  # ... and it's a recv() caller
+        self._caller_reads = 0  # reads by recv() callers, ever
+        self._caller_waited = False  # a recv() caller waited for the reader thread
+        self._reader_awaits_caller = False  # the parked reader waits for the turn
+        self._reader_wanted = False  # somebody waits for the close: don't park
+        self._read_ended: OSError | bool = False  # a caller met the end of the stream
         self._write_error: OSError | None = None
         self._aborted = False
         self._pings: dict[bytes, tuple[PongWaiter, float]] = {}
@@ -247,12 +266,21 @@ class WebSocketCommonProtocol:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out waiting for a message")
-                # The reader thread releases this lock once it has let go of
-                # its own: waking up, this thread finds both free.
-                wake = threading.Lock()
-                wake.acquire()
-                self._wakers.append(wake.release)
-            if not wake.acquire(timeout=-1 if remaining is None else remaining):
+                read = not self._reading and not self._read_ended
+                if read:
+                    # Nobody is reading: read in this thread, no handoff.
+                    self._reading = self._caller_reading = True
+                    self._caller_reads += 1
+                else:
+                    # The reader releases this lock once it has let go of
+                    # its own: waking up, this thread finds both free.
+                    wake = threading.Lock()
+                    wake.acquire()
+                    self._wakers.append(wake.release)
+                    self._caller_waited = True
+            if read:
+                self._read_as_caller(deadline)
+            elif not wake.acquire(timeout=-1 if remaining is None else remaining):
                 self.remove_waker(wake.release)
 
     def recv_nowait(self) -> Data | None:
@@ -404,7 +432,7 @@ class WebSocketCommonProtocol:
                     self._arm_close_timer()
                 # The reader may be paused on a full queue: it must read on to
                 # receive the peer's Close frame.
-                self._space_available.notify_all()
+                self._reader_resume.notify_all()
             return self._queued
 
     def wait_closed(self, timeout: float | None = None) -> None:
@@ -413,6 +441,11 @@ class WebSocketCommonProtocol:
         Raises:
             TimeoutError: Still open after ``timeout`` seconds.
         """
+        if not self._closed.is_set():
+            with self._lock:
+                # A parked reader thread must read on, to see the close.
+                self._reader_wanted = True
+                self._reader_resume.notify()
         if not self._closed.wait(timeout):
             raise TimeoutError("timed out waiting for the connection to close")
 
@@ -445,6 +478,7 @@ class WebSocketCommonProtocol:
             daemon=True,
         )
         with self._lock:
+            self._reading = True
             self._arm_keepalive()
         self._reader.start()
 
@@ -453,42 +487,128 @@ class WebSocketCommonProtocol:
     def _read_loop(self, leftover: bytes) -> None:
         sock = self.socket
         assert sock is not None
-        protocol = self._protocol()
-        # The buffer starts small, so that idle connections cost little
-        # memory, and grows while reads fill it, for bulk transfers.
-        buffer = bytearray(_RECV_BUFFER_MIN)
-        view = memoryview(buffer)
         try:
-            if leftover and not self._process_data(leftover):
-                return
-            while True:
-                target = protocol.receive_buffer()
-                if target is not None:
-                    # The rest of a large frame, read straight into its payload.
-                    with target:
-                        size = sock.recv_into(target, 0, _MSG_WAITALL)
-                    if size == 0:
-                        break
-                    if not self._process_data(size):
-                        break
-                    continue
-                size = sock.recv_into(buffer)
-                if size == 0:
-                    break
-                if not self._process_data(view[:size]):
-                    break
-                if size == len(buffer) and size < _RECV_BUFFER_MAX:
-                    view.release()
-                    buffer = bytearray(size * 4)
-                    view = memoryview(buffer)
+            # The read turn was taken for this thread when it started.
+            turn = True
+            while turn:
+                go_on = False
+                try:
+                    go_on = (
+                        self._process_data(leftover) if leftover else self._read_once(sock, None)
+                    )
+                    leftover = b""
+                finally:
+                    self._release_read_turn(go_on, None, caller=False)
+                turn = go_on and self._take_read_turn()
         except OSError as exc:
             if not self._aborted:
                 self.logger.debug("! connection error: %s", exc)
         except Exception:  # pragma: no cover - a bug in this library
             self.logger.exception("! reader thread failed")
         finally:
-            view.release()
+            error = self._read_ended
+            if isinstance(error, OSError) and not self._aborted:
+                self.logger.debug("! connection error: %s", error)
             self._connection_lost()
+
+    def _take_read_turn(self) -> bool:
+        """Wait until the reader thread should read; return ``False`` when it should exit.
+
+        Once a recv() caller had to wait for the reader thread, callers read
+        the socket themselves (see :meth:`_read_as_caller`), which saves a
+        thread switch per message, and the reader thread parks. It reads
+        again when callers stopped reading for a while, or when something
+        needs the peer's frames promptly: a ping, the closing handshake.
+        """
+        with self._lock:
+            parked = False
+            seen = 0
+            while True:
+                if self._read_ended:
+                    return False
+                if self._caller_reading:
+                    # The caller notifies on giving up its turn.
+                    self._reader_awaits_caller = True
+                    try:
+                        self._reader_resume.wait()
+                    finally:
+                        self._reader_awaits_caller = False
+                    continue
+                if self._caller_waited and not self._wakers and self._may_park():
+                    # The recv() caller that waited got its message: from now
+                    # on it reads for itself.
+                    self._caller_waited = False
+                    parked = True
+                elif not (parked and self._may_park() and self._caller_reads != seen):
+                    self._reading = True
+                    return True
+                seen = self._caller_reads
+                self._reader_resume.wait(_PARK_PERIOD)
+
+    def _may_park(self) -> bool:
+        """Whether nothing but recv() callers need the reader thread (lock held)."""
+        protocol = self.protocol
+        return (
+            protocol is not None
+            and protocol.state is State.OPEN
+            and not self._pings
+            and not self._reader_wanted
+            and not self._aborted
+        )
+
+    def _release_read_turn(self, go_on: bool, error: OSError | None, *, caller: bool) -> None:
+        with self._lock:
+            self._reading = False
+            if not go_on:
+                # Nobody reads any more; the reader thread closes the connection.
+                self._read_ended = error or True
+            if caller:
+                self._caller_reading = False
+                if self._reader_awaits_caller or not go_on:
+                    self._reader_resume.notify()
+
+    def _read_as_caller(self, deadline: float | None) -> None:
+        """Read and parse once in a recv() caller's thread, which holds the read turn."""
+        sock = self.socket
+        assert sock is not None
+        go_on = True
+        error = None
+        try:
+            if deadline is None or _wait_readable(sock, deadline):
+                go_on = False
+                go_on = self._read_once(sock, deadline)
+        except OSError as exc:
+            error = exc
+        finally:
+            self._release_read_turn(go_on, error, caller=True)
+
+    def _read_once(self, sock: socket.socket, deadline: float | None) -> bool:
+        """Read what the socket has and process it; return whether to read on.
+
+        Called by whoever holds the read turn: the reader thread, or a recv()
+        caller. ``deadline`` is a caller's: the read must not wait for more.
+
+        Raises:
+            OSError: The connection broke.
+        """
+        protocol = self._protocol()
+        target = protocol.receive_buffer()
+        if target is not None:
+            # The rest of a large frame, read straight into its payload.
+            with target:
+                size = sock.recv_into(target, 0, _MSG_WAITALL if deadline is None else 0)
+            return size != 0 and self._process_data(size)
+        # The buffer starts small, so that idle connections cost little
+        # memory, and grows while reads fill it, for bulk transfers.
+        buffer = self._read_buffer
+        with memoryview(buffer) as view:
+            size = sock.recv_into(view)
+            if size == 0:
+                return False
+            go_on = self._process_data(view[:size])
+        if size == len(buffer) and size < _RECV_BUFFER_MAX:
+            self._read_buffer = bytearray(size * 4)
+        return go_on
 
     def _process_data(self, data: bytes | memoryview | int) -> bool:
         """Parse received bytes, dispatch events, answer the peer, apply backpressure.
@@ -520,7 +640,12 @@ class WebSocketCommonProtocol:
             # RFC 6455 §7.1.1: once both Close frames are exchanged, the server
             # closes the TCP connection first, without waiting for the client.
             return False
-        if self.max_queue is not None and len(self._messages) >= self.max_queue:
+        # A recv() caller reading for itself doesn't wait for itself.
+        if (
+            self.max_queue is not None
+            and len(self._messages) >= self.max_queue
+            and not self._caller_reading
+        ):
             with self._lock:
                 while (
                     len(self._messages) >= self.max_queue
@@ -532,7 +657,7 @@ class WebSocketCommonProtocol:
                 ):
                     self._reader_paused = True
                     try:
-                        self._space_available.wait()
+                        self._reader_resume.wait()
                     finally:
                         self._reader_paused = False
         return True
@@ -599,7 +724,7 @@ class WebSocketCommonProtocol:
         while messages:
             message = messages.popleft()
             if self._reader_paused:
-                self._space_available.notify()
+                self._reader_resume.notify()
             if type(message) is Failure:
                 self._fail(message.code, message.reason)
                 self._flush_locked_nowait()
@@ -632,7 +757,7 @@ class WebSocketCommonProtocol:
             wakers = self._wakers + self._close_wakers
             self._wakers, self._close_wakers = [], []
             self._closed.set()
-            self._space_available.notify_all()
+            self._reader_resume.notify_all()
             self._write_done.notify_all()
         sock.close()
         for waiter, _ in pings.values():
@@ -686,6 +811,8 @@ class WebSocketCommonProtocol:
             self._call_sansio(self._protocol().send_ping, payload)
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
+            # A parked reader thread must read on, to receive the pong.
+            self._reader_resume.notify()
             self._flush_locked_nowait()
             return waiter, self._queued
 
@@ -854,7 +981,7 @@ class WebSocketCommonProtocol:
         protocol.fail(code, reason)
         self._queue_output()
         self._arm_close_timer()
-        self._space_available.notify_all()
+        self._reader_resume.notify_all()
 
     def _fail_nowait(self, code: int, reason: str) -> None:
         """Fail the connection from any thread without blocking."""
@@ -868,7 +995,7 @@ class WebSocketCommonProtocol:
         with self._lock:
             self._aborted = True
             self._write_done.notify_all()
-            self._space_available.notify_all()
+            self._reader_resume.notify_all()
         if self.socket is not None:
             _shutdown(self.socket, socket.SHUT_RDWR)
 
@@ -915,6 +1042,8 @@ class WebSocketCommonProtocol:
             self._queue_output()
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
+            # A parked reader thread must read on, to receive the pong.
+            self._reader_resume.notify()
             self._arm_keepalive()
             if self.ping_timeout is not None and self._pong_timer is None:
                 self._pong_timer = call_later(self.ping_timeout, self._keepalive_timeout)
@@ -1058,6 +1187,13 @@ def _send_all(
                 break
             poller.poll(remaining * 1000)
     return written
+
+
+def _wait_readable(sock: socket.socket, deadline: float) -> bool:
+    """Wait until ``sock`` has bytes or EOF to read, at most until ``deadline``."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
