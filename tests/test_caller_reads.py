@@ -38,9 +38,9 @@ def spy_on_reads(connection: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     threads: list[str] = []
     read_once = connection._read_once
 
-    def spy(sock: socket.socket, deadline: float | None) -> bool:
+    def spy(*args: Any, **kwargs: Any) -> bool:
         threads.append(threading.current_thread().name)
-        return read_once(sock, deadline)  # type: ignore[no-any-return]
+        return read_once(*args, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(connection, "_read_once", spy)
     return threads

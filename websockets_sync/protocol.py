@@ -266,12 +266,9 @@ class WebSocketCommonProtocol:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out waiting for a message")
-                read = not self._reading and not self._read_ended
-                if read:
-                    # Nobody is reading: read in this thread, no handoff.
-                    self._reading = self._caller_reading = True
-                    self._caller_reads += 1
-                else:
+                # Nobody is reading: read in this thread, no handoff.
+                read = self._claim_read_turn()
+                if not read:
                     # The reader releases this lock once it has let go of
                     # its own: waking up, this thread finds both free.
                     wake = threading.Lock()
@@ -317,9 +314,16 @@ class WebSocketCommonProtocol:
         with self._lock:
             if self._closed.is_set() or (self._messages and not close_only):
                 ready = True
+            elif close_only:
+                ready = False
+                self._close_wakers.append(waker)
+                # A parked reader thread must read on, to see the close.
+                self._reader_wanted = True
+                self._reader_resume.notify()
             else:
                 ready = False
-                (self._close_wakers if close_only else self._wakers).append(waker)
+                self._wakers.append(waker)
+                self._caller_waited = True
         if ready:
             waker()
 
@@ -493,9 +497,10 @@ class WebSocketCommonProtocol:
             while turn:
                 go_on = False
                 try:
-                    go_on = (
-                        self._process_data(leftover) if leftover else self._read_once(sock, None)
-                    )
+                    if leftover:
+                        go_on = self._process_data(leftover)
+                    else:
+                        go_on = self._read_once(sock, 0, _MSG_WAITALL)
                     leftover = b""
                 finally:
                     self._release_read_turn(go_on, None, caller=False)
@@ -556,6 +561,19 @@ class WebSocketCommonProtocol:
             and not self._aborted
         )
 
+    def _claim_read_turn(self) -> bool:
+        """Take the read turn for the calling recv() if nobody reads (lock held)."""
+        if self._reading or self._read_ended:
+            return False
+        self._reading = self._caller_reading = True
+        self._caller_reads += 1
+        return True
+
+    def _try_claim_read_turn(self) -> bool:
+        """Take the read turn for the asyncio facade's recv() if nobody reads."""
+        with self._lock:
+            return not self._closed.is_set() and self._claim_read_turn()
+
     def _release_read_turn(self, go_on: bool, error: OSError | None, *, caller: bool) -> None:
         with self._lock:
             self._reading = False
@@ -574,19 +592,43 @@ class WebSocketCommonProtocol:
         go_on = True
         error = None
         try:
-            if deadline is None or _wait_readable(sock, deadline):
+            if deadline is None:
                 go_on = False
-                go_on = self._read_once(sock, deadline)
+                go_on = self._read_once(sock, 0, _MSG_WAITALL)
+            elif _wait_readable(sock, deadline):
+                go_on = False
+                go_on = self._read_once(sock, 0, 0)
         except OSError as exc:
             error = exc
         finally:
             self._release_read_turn(go_on, error, caller=True)
 
-    def _read_once(self, sock: socket.socket, deadline: float | None) -> bool:
+    def _read_nowait(self) -> bool | None:
+        """Read what the socket has without waiting; return whether to read on.
+
+        For the asyncio facade, whose recv() holds the read turn in the event
+        loop: answers to the peer are only started; the facade drains them
+        with :meth:`_flush_answers`. Return ``None`` if there was nothing to read.
+
+        Raises:
+            OSError: The connection broke.
+        """
+        sock = self.socket
+        assert sock is not None
+        try:
+            return self._read_once(sock, _MSG_DONTWAIT, _MSG_DONTWAIT, flush=False)
+        except BlockingIOError:
+            return None
+
+    def _read_once(
+        self, sock: socket.socket, flags: int, large_flags: int, *, flush: bool = True
+    ) -> bool:
         """Read what the socket has and process it; return whether to read on.
 
         Called by whoever holds the read turn: the reader thread, or a recv()
-        caller. ``deadline`` is a caller's: the read must not wait for more.
+        caller. ``large_flags`` apply to reading the rest of a large frame:
+        ``MSG_WAITALL`` unless the caller has a deadline. With ``flush``,
+        answers to the peer are written before returning.
 
         Raises:
             OSError: The connection broke.
@@ -596,26 +638,27 @@ class WebSocketCommonProtocol:
         if target is not None:
             # The rest of a large frame, read straight into its payload.
             with target:
-                size = sock.recv_into(target, 0, _MSG_WAITALL if deadline is None else 0)
-            return size != 0 and self._process_data(size)
+                size = sock.recv_into(target, 0, large_flags)
+            return size != 0 and self._process_data(size, flush=flush)
         # The buffer starts small, so that idle connections cost little
         # memory, and grows while reads fill it, for bulk transfers.
         buffer = self._read_buffer
         with memoryview(buffer) as view:
-            size = sock.recv_into(view)
+            size = sock.recv_into(view, 0, flags)
             if size == 0:
                 return False
-            go_on = self._process_data(view[:size])
+            go_on = self._process_data(view[:size], flush=flush)
         if size == len(buffer) and size < _RECV_BUFFER_MAX:
             self._read_buffer = bytearray(size * 4)
         return go_on
 
-    def _process_data(self, data: bytes | memoryview | int) -> bool:
+    def _process_data(self, data: bytes | memoryview | int, *, flush: bool = True) -> bool:
         """Parse received bytes, dispatch events, answer the peer, apply backpressure.
 
         ``data`` is what was read, or how much was read into the protocol's
-        receive buffer. Return whether to read on: a server stops after the
-        closing handshake.
+        receive buffer. With ``flush``, wait until the answers to the peer are
+        written; else only start writing them. Return whether to read on: a
+        server stops after the closing handshake.
         """
         protocol = self._protocol()
         with _dispatch_turn, self._lock:
@@ -629,13 +672,11 @@ class WebSocketCommonProtocol:
             target = self._queued
         if wakers:
             _call_all(wakers)
-        # Pongs and close replies; a peer that doesn't read them holds back
-        # this thread, and so its own stream, until close_timeout drops it.
         if self._written < target:
-            # While closing, a peer that doesn't read our Close frame is
-            # dropped after close_timeout, like one that doesn't answer it.
-            closing = protocol.state is not State.OPEN
-            self._flush(target, self.close_timeout if closing else None, ignore_errors=True)
+            if flush:
+                self._flush_answers(target)
+            else:
+                self._flush_nowait()
         if not self.is_client and protocol.close_rcvd is not None and protocol.close_sent:
             # RFC 6455 §7.1.1: once both Close frames are exchanged, the server
             # closes the TCP connection first, without waiting for the client.
@@ -661,6 +702,17 @@ class WebSocketCommonProtocol:
                     finally:
                         self._reader_paused = False
         return True
+
+    def _flush_answers(self, target: int) -> None:
+        """Write pongs and close replies up to ``target``.
+
+        A peer that doesn't read them holds back the reading thread, and so
+        its own stream, until close_timeout drops it.
+        """
+        # While closing, a peer that doesn't read our Close frame is dropped
+        # after close_timeout, like one that doesn't answer it.
+        closing = self._protocol().state is not State.OPEN
+        self._flush(target, self.close_timeout if closing else None, ignore_errors=True)
 
     def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
         """Act on events from the sans-I/O layer (lock held); return wakers to call."""

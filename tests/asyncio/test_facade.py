@@ -12,6 +12,7 @@ import functools
 import http
 import logging
 import random
+import select
 import socket
 import threading
 import time
@@ -1137,17 +1138,27 @@ def test_send_interrupted_by_a_reset_raises_connection_closed() -> None:
 
 
 async def idle_until_waiting(websocket: WebSocketCommonProtocol) -> None:
-    """Let the loop run until a recv() task has registered its waker."""
+    """Let the loop run until a recv() task waits: for the reader thread, or to read itself."""
+    connection = websocket.connection
     for _ in range(1000):
-        if websocket.connection._wakers:
+        if connection._wakers or connection._caller_reading:
             return
         await asyncio.sleep(0)
     raise AssertionError("recv() didn't start waiting")
 
 
-def wait_until_queued(websocket: WebSocketCommonProtocol, count: int = 1) -> None:
-    """Block the loop until the reader thread has queued ``count`` messages."""
-    wait_for(lambda: len(websocket.connection._messages) >= count, what="a queued message")
+def wait_until_arrived(websocket: WebSocketCommonProtocol) -> None:
+    """Block the loop until a message is there for recv().
+
+    The reader thread queues it; or, when recv() reads in the loop, it waits
+    in the socket.
+    """
+    connection = websocket.connection
+    if connection._caller_reading:
+        readable, _, _ = select.select([connection.socket], [], [], 5)
+        assert readable, "no message arrived"
+    else:
+        wait_for(lambda: connection._messages, what="a queued message")
 
 
 def test_cancel_recv_while_waiting() -> None:
@@ -1206,7 +1217,7 @@ def test_cancel_recv_racing_with_an_arriving_message(when: str) -> None:
                     await idle_until_waiting(websocket)
                     server_side.send(f"message {i}")
                     # Without yielding to the loop: the wakeup can't be processed.
-                    wait_until_queued(websocket)
+                    wait_until_arrived(websocket)
                     time.sleep(5 * MS)  # let the reader thread schedule its callback
                     if when == "before-wakeup":
                         receiving.cancel()

@@ -1,7 +1,8 @@
 """Every crossing between the threaded core and an asyncio event loop.
 
 The core's threads never touch a loop except through :func:`wake_soon`; the
-loop never blocks on the core except through :func:`run_blocking`.
+loop never blocks on the core except through :func:`run_blocking`, and reads
+a connection's socket only once :func:`wait_readable` says it won't block.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ __all__ = [
     "run_blocking",
     "run_in_loop",
     "wait_for_event",
+    "wait_readable",
     "wake_soon",
     "wrap_future",
 ]
@@ -56,6 +59,18 @@ async def wait_for_event(connection: SyncConnection, *, close_only: bool = False
         # A waker that ran is already gone; only a cancelled wait leaves one.
         if not fired:
             connection.remove_waker(waker)
+
+
+async def wait_readable(sock: socket.socket) -> None:
+    """Wait in the running loop until ``sock`` has bytes, or EOF, to read."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, _resolve, future)
+    try:
+        await future
+    finally:
+        loop.remove_reader(fd)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -133,11 +133,39 @@ class WebSocketCommonProtocol:
         Raises:
             ConnectionClosed: The connection is closed and no message is left.
         """
+        connection = self.connection
         while True:
-            message = self.connection.recv_nowait()
+            message = connection.recv_nowait()
             if message is not None:
                 return message
-            await bridge.wait_for_event(self.connection)
+            if connection._try_claim_read_turn():
+                # Nobody reads: read in the loop, without waking it from a thread.
+                await self._read_in_loop()
+            else:
+                await bridge.wait_for_event(connection)
+
+    async def _read_in_loop(self) -> None:
+        """Read the socket while holding the connection's read turn.
+
+        Bytes already there are read at once; otherwise the loop watches the
+        socket until some arrive.
+        """
+        connection = self.connection
+        go_on: bool | None = None
+        error = None
+        try:
+            go_on = connection._read_nowait()
+            if go_on is None:
+                assert connection.socket is not None
+                await bridge.wait_readable(connection.socket)
+                go_on = connection._read_nowait()
+            target = connection._queued
+            if not connection._is_flushed(target):
+                await bridge.run_blocking(connection._flush_answers, target)
+        except OSError as exc:
+            go_on, error = False, exc
+        finally:
+            connection._release_read_turn(go_on is not False, error, caller=True)
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield messages until the connection closes normally.
