@@ -44,6 +44,7 @@ from .defaults import (
     WRITE_TIMEOUT,
 )
 from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
+from .lazy_sync import LazyCondition, LazyEvent
 from .sansio.frames import CloseCode, Frame, Opcode
 from .sansio.headers import Headers
 from .sansio.protocol import Failure, Protocol, State
@@ -175,9 +176,9 @@ class WebSocketCommonProtocol:
         self._lock = threading.Lock()
         # Signalled when the reader thread, paused on a full queue or parked
         # while recv() callers read for it, may go on.
-        self._reader_resume = threading.Condition(self._lock)
+        self._reader_resume = LazyCondition(self._lock)
         # Signalled when the writer finishes a batch or gives up.
-        self._write_done = threading.Condition(self._lock)
+        self._write_done = LazyCondition(self._lock)
         # Held by a thread for the whole of a data message it sends, so that
         # fragments of two messages never interleave.
         self._send_lock = threading.Lock()
@@ -194,7 +195,7 @@ class WebSocketCommonProtocol:
         self._reader_paused = False  # the reader waits for room in the queue
         # Reading: who holds the socket's read side, and the hand-over from
         # recv() callers who read for themselves (see _take_read_turn).
-        self._read_buffer = bytearray(_RECV_BUFFER_MIN)
+        self._read_buffer: bytearray | None = None  # allocated when bytes first arrive
         self._reading = False  # somebody is reading the socket and parsing
         self._caller_reading = False  # ... and it's a recv() caller
         self._caller_reads = 0  # reads by recv() callers, ever
@@ -210,7 +211,7 @@ class WebSocketCommonProtocol:
         self._close_timer: TimerHandle | None = None
         self._failure: Failure | None = None
         self._reader: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._closed = LazyEvent()
 
     # Public attributes.
 
@@ -319,7 +320,7 @@ class WebSocketCommonProtocol:
                 self._close_wakers.append(waker)
                 # A parked reader thread must read on, to see the close.
                 self._reader_wanted = True
-                self._reader_resume.notify()
+                self._reader_resume.notify_all()
             else:
                 ready = False
                 self._wakers.append(waker)
@@ -449,7 +450,7 @@ class WebSocketCommonProtocol:
             with self._lock:
                 # A parked reader thread must read on, to see the close.
                 self._reader_wanted = True
-                self._reader_resume.notify()
+                self._reader_resume.notify_all()
         if not self._closed.wait(timeout):
             raise TimeoutError("timed out waiting for the connection to close")
 
@@ -583,7 +584,7 @@ class WebSocketCommonProtocol:
             if caller:
                 self._caller_reading = False
                 if self._reader_awaits_caller or not go_on:
-                    self._reader_resume.notify()
+                    self._reader_resume.notify_all()
 
     def _read_as_caller(self, deadline: float | None) -> None:
         """Read and parse once in a recv() caller's thread, which holds the read turn."""
@@ -643,6 +644,11 @@ class WebSocketCommonProtocol:
         # The buffer starts small, so that idle connections cost little
         # memory, and grows while reads fill it, for bulk transfers.
         buffer = self._read_buffer
+        if buffer is None:
+            # An idle connection has no buffer until its first bytes arrive.
+            if not flags & _MSG_DONTWAIT:
+                _wait_readable(sock, None)
+            buffer = self._read_buffer = bytearray(_RECV_BUFFER_MIN)
         with memoryview(buffer) as view:
             size = sock.recv_into(view, 0, flags)
             if size == 0:
@@ -776,7 +782,7 @@ class WebSocketCommonProtocol:
         while messages:
             message = messages.popleft()
             if self._reader_paused:
-                self._reader_resume.notify()
+                self._reader_resume.notify_all()
             if type(message) is Failure:
                 self._fail(message.code, message.reason)
                 self._flush_locked_nowait()
@@ -864,7 +870,7 @@ class WebSocketCommonProtocol:
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
             # A parked reader thread must read on, to receive the pong.
-            self._reader_resume.notify()
+            self._reader_resume.notify_all()
             self._flush_locked_nowait()
             return waiter, self._queued
 
@@ -1095,7 +1101,7 @@ class WebSocketCommonProtocol:
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
             # A parked reader thread must read on, to receive the pong.
-            self._reader_resume.notify()
+            self._reader_resume.notify_all()
             self._arm_keepalive()
             if self.ping_timeout is not None and self._pong_timer is None:
                 self._pong_timer = call_later(self.ping_timeout, self._keepalive_timeout)
@@ -1241,10 +1247,12 @@ def _send_all(
     return written
 
 
-def _wait_readable(sock: socket.socket, deadline: float) -> bool:
+def _wait_readable(sock: socket.socket, deadline: float | None) -> bool:
     """Wait until ``sock`` has bytes or EOF to read, at most until ``deadline``."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
+    if deadline is None:
+        return bool(poller.poll())
     return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
 
 
