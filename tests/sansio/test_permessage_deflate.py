@@ -994,7 +994,7 @@ def test_server_factory_declines_malformed_offer(
 
 
 def test_default_compress_settings_are_read_only() -> None:
-    assert dict(DEFAULT_COMPRESS_SETTINGS) == {"memLevel": 5}
+    assert dict(DEFAULT_COMPRESS_SETTINGS) == {"level": 1, "memLevel": 5}
     with pytest.raises(TypeError):
         DEFAULT_COMPRESS_SETTINGS["memLevel"] = 9  # type: ignore[index]
 
@@ -1006,7 +1006,7 @@ def test_enable_client_permessage_deflate_adds_default(
     (factory,) = enable_client_permessage_deflate(extensions)
     assert isinstance(factory, ClientPerMessageDeflateFactory)
     assert factory.get_request_params() == [("client_max_window_bits", None)]
-    assert factory.compress_settings == {"memLevel": 5}
+    assert factory.compress_settings == {"level": 1, "memLevel": 5}
 
 
 def test_enable_client_permessage_deflate_appends_after_others() -> None:
@@ -1031,7 +1031,7 @@ def test_enable_server_permessage_deflate_adds_default(
     (factory,) = enable_server_permessage_deflate(extensions)
     assert isinstance(factory, ServerPerMessageDeflateFactory)
     assert (factory.server_max_window_bits, factory.client_max_window_bits) == (12, 12)
-    assert factory.compress_settings == {"memLevel": 5}
+    assert factory.compress_settings == {"level": 1, "memLevel": 5}
 
 
 def test_enable_server_permessage_deflate_appends_after_others() -> None:
