@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from websockets_sync import ConnectionClosed, ConnectionClosedOK, connect
+from websockets_sync import ConnectionClosed, ConnectionClosedOK, connect, serve
 from websockets_sync import protocol as protocol_module
 
 from .faces import connection_pair
@@ -29,6 +29,7 @@ from .utils import (
     raw_server,
     read_client_frame,
     read_http_head,
+    server_uri,
     wait_for,
 )
 
@@ -319,3 +320,74 @@ def test_close_from_another_thread_while_the_caller_reads() -> None:
         receiver.join(5)
         assert not receiver.is_alive()
         assert [type(exc) for exc in outcome] == [ConnectionClosedOK]
+
+
+def test_a_large_frame_split_by_a_recv_timeout_arrives_whole() -> None:
+    """A caller that times out mid-frame leaves the rest for the next read."""
+    payload = os.urandom(200_000)
+    wire = frame(0x2, payload, mask=None)
+    half = threading.Event()
+    rest = threading.Event()
+
+    def script(conn: socket.socket, buffer: bytearray) -> None:
+        conn.sendall(wire[:100_000])
+        half.set()
+        rest.wait(5)
+        conn.sendall(wire[100_000:])
+        read_client_frame(conn, buffer)  # the Close frame
+
+    with scripted_peer(script, max_size=1 << 20) as websocket:
+        half.wait(5)
+        with pytest.raises(TimeoutError):
+            websocket.recv(timeout=100 * MS)
+        rest.set()
+        assert websocket.recv(timeout=5) == payload
+
+
+def test_pings_are_answered_by_the_caller_that_reads() -> None:
+    answers: list[tuple[int, bytes]] = []
+
+    def script(conn: socket.socket, buffer: bytearray) -> None:
+        conn.sendall(frame(0x9, b"are you there", mask=None) + frame(0x1, b"after", mask=None))
+        answers.append(read_client_frame(conn, buffer))
+        read_client_frame(conn, buffer)  # the Close frame
+
+    with scripted_peer(script) as websocket:
+        threads = []
+        read_once = websocket._read_once
+
+        def spy(*args: Any, **kwargs: Any) -> bool:
+            threads.append(threading.current_thread().name)
+            return read_once(*args, **kwargs)  # type: ignore[no-any-return]
+
+        websocket._read_once = spy
+        assert websocket.recv(timeout=5) == "after"
+        wait_for(lambda: answers, what="the pong")
+        assert answers == [(0xA, b"are you there")]
+        assert threads[0] == threading.current_thread().name
+
+
+def test_a_server_handler_that_reads_for_itself_closes_cleanly() -> None:
+    """The client closes while the handler's recv() reads: the server closes TCP first."""
+    handlers: list[Any] = []
+
+    def echo(websocket: Any) -> None:
+        handlers.append(websocket)
+        for message in websocket:
+            websocket.send(message)
+
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        with connect(server_uri(server), compression=None) as client:
+            for index in range(20):
+                client.send(str(index))
+                assert client.recv(timeout=5) == str(index)
+                time.sleep(MS)
+            assert handlers[0]._caller_reads > 0
+            started = time.monotonic()
+            client.close()
+            assert time.monotonic() - started < 2
+            assert client.close_code == 1000
+        handlers[0].wait_closed(timeout=5)
+        assert handlers[0].close_code == 1000
+        handlers[0]._reader.join(5)
+        assert not handlers[0]._reader.is_alive()
