@@ -20,6 +20,7 @@ import pytest
 
 from websockets_sync import ConnectionClosed, ConnectionClosedOK, connect, serve
 from websockets_sync import protocol as protocol_module
+from websockets_sync.sansio.protocol import State
 
 from .faces import connection_pair
 from .utils import (
@@ -391,3 +392,24 @@ def test_a_server_handler_that_reads_for_itself_closes_cleanly() -> None:
         assert handlers[0].close_code == 1000
         handlers[0]._reader.join(5)
         assert not handlers[0]._reader.is_alive()
+
+
+class Interrupt(BaseException):
+    """Stands for KeyboardInterrupt, which pytest would take for itself."""
+
+
+def test_an_interrupted_read_leaves_the_connection_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    with greeted_pair() as pair:
+        read_once = pair.client._read_once
+
+        def interrupted(*args: Any, **kwargs: Any) -> bool:
+            monkeypatch.setattr(pair.client, "_read_once", read_once)
+            raise Interrupt
+
+        monkeypatch.setattr(pair.client, "_read_once", interrupted)
+        with pytest.raises(Interrupt):
+            pair.client.recv()  # without a timeout, it reads at once
+        assert not pair.client._reading
+        pair.server_side.send("still open")
+        assert pair.client.recv(timeout=5) == "still open"
+        assert pair.client.state is State.OPEN

@@ -533,12 +533,14 @@ class WebSocketCommonProtocol:
                 if self._read_ended:
                     return False
                 if self._caller_reading:
-                    # The caller notifies on giving up its turn.
+                    # The caller notifies on giving up its turn; then it, or
+                    # the next recv(), is likely to read again: park.
                     self._reader_awaits_caller = True
                     try:
                         self._reader_resume.wait()
                     finally:
                         self._reader_awaits_caller = False
+                    parked = True
                     continue
                 if self._caller_waited and not self._wakers and self._may_park():
                     # The recv() caller that waited got its message: from now
@@ -590,17 +592,17 @@ class WebSocketCommonProtocol:
         """Read and parse once in a recv() caller's thread, which holds the read turn."""
         sock = self.socket
         assert sock is not None
+        # Anything but a broken connection (KeyboardInterrupt while waiting
+        # for bytes, typically) leaves the connection open for the next read.
         go_on = True
         error = None
         try:
             if deadline is None:
-                go_on = False
                 go_on = self._read_once(sock, 0, _MSG_WAITALL)
             elif _wait_readable(sock, deadline):
-                go_on = False
                 go_on = self._read_once(sock, 0, 0)
         except OSError as exc:
-            error = exc
+            go_on, error = False, exc
         finally:
             self._release_read_turn(go_on, error, caller=True)
 
