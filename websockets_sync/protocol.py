@@ -274,8 +274,7 @@ class WebSocketCommonProtocol:
                     # its own: waking up, this thread finds both free.
                     wake = threading.Lock()
                     wake.acquire()
-                    self._wakers.append(wake.release)
-                    self._caller_waited = True
+                    self._add_message_waker(wake.release)
             if read:
                 self._read_as_caller(deadline)
             elif not wake.acquire(timeout=-1 if remaining is None else remaining):
@@ -318,15 +317,26 @@ class WebSocketCommonProtocol:
             elif close_only:
                 ready = False
                 self._close_wakers.append(waker)
-                # A parked reader thread must read on, to see the close.
-                self._reader_wanted = True
-                self._reader_resume.notify_all()
+                self._want_reader_until_closed()
             else:
                 ready = False
-                self._wakers.append(waker)
-                self._caller_waited = True
+                self._add_message_waker(waker)
         if ready:
             waker()
+
+    def _add_message_waker(self, waker: Callable[[], None]) -> None:
+        """Register a recv() waiting for the next message (lock held).
+
+        The reader thread hands it the message, then parks: that recv(), or
+        the next one, reads for itself.
+        """
+        self._wakers.append(waker)
+        self._caller_waited = True
+
+    def _want_reader_until_closed(self) -> None:
+        """Keep the reader thread reading: somebody waits for the close (lock held)."""
+        self._reader_wanted = True
+        self._reader_resume.notify_all()
 
     def remove_waker(self, waker: Callable[[], None]) -> None:
         """Forget a waker added with :meth:`add_waker`, if it hasn't run."""
@@ -448,9 +458,7 @@ class WebSocketCommonProtocol:
         """
         if not self._closed.is_set():
             with self._lock:
-                # A parked reader thread must read on, to see the close.
-                self._reader_wanted = True
-                self._reader_resume.notify_all()
+                self._want_reader_until_closed()
         if not self._closed.wait(timeout):
             raise TimeoutError("timed out waiting for the connection to close")
 

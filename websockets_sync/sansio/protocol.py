@@ -81,10 +81,10 @@ Event = str | bytes | Frame | Failure
 
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
-# Opcodes as plain ints for the parser's hot path, and the enum by value.
 # What the peer can do wrong while frames are parsed; see _parse_failed.
 _PARSE_ERRORS = (ProtocolError, PayloadTooBig, UnicodeDecodeError)
 
+# Opcodes as plain ints for the parser's hot path, and the enum by value.
 _CONT, _TEXT, _BINARY, _PONG = 0x0, 0x1, 0x2, 0xA
 _OPCODES: dict[int, Opcode] = {opcode.value: opcode for opcode in Opcode}
 
