@@ -1,9 +1,9 @@
-"""recv() callers read the socket themselves, and the parked reader thread comes back.
+"""recv() callers read the socket themselves; a reader thread runs only when needed.
 
-Over real loopback sockets: once the reader thread has handed a message to a
-waiting recv() caller, later recv() calls read and parse in their own thread,
-with no thread switch per message. The reader thread parks meanwhile, and
-reads again when callers stop, or at once when a ping or the close needs it.
+Over real loopback sockets: recv() calls read and parse in their own thread,
+with no thread switch per message. A reader thread starts when nobody has
+read for a while, or at once when a ping or the close needs the peer's
+frames, and exits once it has handed a message to a recv() that waited.
 """
 
 from __future__ import annotations
@@ -106,6 +106,10 @@ def greeted_pair(**client_options: Any) -> Iterator[Any]:
         greeter.start()
         greeting.receive(pair.client)
         greeter.join(5)
+        # The server's handler doesn't read: have its reader thread start now,
+        # not after the long idle period set by park_for_long.
+        with pair.server_side._lock:
+            pair.server_side._wake_reader()
         yield pair
 
 
@@ -160,8 +164,10 @@ def test_recv_reads_in_the_callers_thread(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_reader_thread_reads_until_a_recv_caller_waits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Messages that arrive before recv() is called are read by the reader thread."""
+    """Messages that arrive while nobody calls recv() are read by a reader thread."""
+    monkeypatch.setattr(protocol_module, "_PARK_PERIOD", 50 * MS)
     with connection_pair("sync") as pair:
+        wait_for(lambda: pair.client._reader_running, what="the reader thread to start")
         threads = spy_on_reads(pair.client, monkeypatch)
         for index in range(5):
             pair.server_side.send(str(index))
@@ -234,6 +240,31 @@ def test_the_parked_reader_answers_pings_once_callers_stop(
         assert answers == [(0xA, b"still there?")]
         wait_for(lambda: websocket._messages, timeout=5, what="the reader to queue a message")
         assert websocket.recv_nowait() == "after"
+
+
+def test_no_reader_thread_until_nobody_reads_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new connection holds no reader thread; one starts once recv() isn't called."""
+    monkeypatch.setattr(protocol_module, "_PARK_PERIOD", 200 * MS)
+    answers: list[tuple[int, bytes]] = []
+
+    def respond(conn: socket.socket) -> None:
+        head, rest = read_http_head(conn)
+        conn.sendall(accept_response(head))
+        buffer = bytearray(rest)
+        conn.sendall(frame(0x9, b"anyone?", mask=None))
+        answers.append(read_client_frame(conn, buffer))
+        read_client_frame(conn, buffer)  # the Close frame
+
+    with raw_server(respond) as (host, port):
+        opened = time.monotonic()
+        with connect(f"ws://{host}:{port}/", compression=None) as websocket:
+            assert websocket._reader is None
+            wait_for(lambda: answers, timeout=5, what="the pong")
+            assert time.monotonic() - opened >= 200 * MS
+            assert answers == [(0xA, b"anyone?")]
+            assert websocket._reader is not None
 
 
 def test_a_ping_wakes_the_parked_reader() -> None:
@@ -390,8 +421,8 @@ def test_a_server_handler_that_reads_for_itself_closes_cleanly() -> None:
             assert client.close_code == 1000
         handlers[0].wait_closed(timeout=5)
         assert handlers[0].close_code == 1000
-        handlers[0]._reader.join(5)
-        assert not handlers[0]._reader.is_alive()
+        # The handler read everything itself, the closing handshake included.
+        assert handlers[0]._reader is None
 
 
 class Interrupt(BaseException):

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .defaults import (
     CLOSE_TIMEOUT,
@@ -59,8 +59,8 @@ _logger = logging.getLogger("websockets_sync.protocol")
 
 _RECV_BUFFER_MIN = 1024
 _RECV_BUFFER_MAX = 256 * 1024
-# How long the parked reader thread lets recv() callers read for it: it reads
-# again once no caller read for that long.
+# recv() callers read the socket themselves; a reader thread starts once
+# nobody read for that long, so that pings and Close frames are answered.
 _PARK_PERIOD = 0.25
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Reading the rest of a large frame wakes the reader once, not once per segment.
@@ -174,8 +174,7 @@ class WebSocketCommonProtocol:
         # buffer, the pong waiters and the timers. Never held during socket
         # I/O or while calling application code.
         self._lock = threading.Lock()
-        # Signalled when the reader thread, paused on a full queue or parked
-        # while recv() callers read for it, may go on.
+        # Signalled when the reader thread, paused on a full queue, may go on.
         self._reader_resume = LazyCondition(self._lock)
         # Signalled when the writer finishes a batch or gives up.
         self._write_done = LazyCondition(self._lock)
@@ -193,16 +192,19 @@ class WebSocketCommonProtocol:
         self._writing = False
         self._write_waiters = 0  # threads waiting for the writer
         self._reader_paused = False  # the reader waits for room in the queue
-        # Reading: who holds the socket's read side, and the hand-over from
-        # recv() callers who read for themselves (see _take_read_turn).
+        # Reading: who holds the socket's read side, recv() callers or a
+        # reader thread started when they don't read (see _take_read_turn).
         self._read_buffer: bytearray | None = None  # allocated when bytes first arrive
+        self._leftover = b""  # bytes that came with the handshake, not parsed yet
         self._reading = False  # somebody is reading the socket and parsing
         self._caller_reading = False  # ... and it's a recv() caller
         self._caller_reads = 0  # reads by recv() callers, ever
         self._caller_waited = False  # a recv() caller waited for the reader thread
-        self._reader_awaits_caller = False  # the parked reader waits for the turn
-        self._reader_wanted = False  # somebody waits for the close: don't park
+        self._reader_running = False  # a reader thread reads, or is about to
+        self._reader_wanted = False  # somebody waits for the close: keep reading
         self._read_ended: OSError | bool = False  # a caller met the end of the stream
+        self._idle_timer: TimerHandle | None = None  # starts a reader if nobody reads
+        self._idle_seen = 0  # _caller_reads when _idle_timer was armed
         self._write_error: OSError | None = None
         self._aborted = False
         self._pings: dict[bytes, tuple[PongWaiter, float]] = {}
@@ -334,9 +336,9 @@ class WebSocketCommonProtocol:
         self._caller_waited = True
 
     def _want_reader_until_closed(self) -> None:
-        """Keep the reader thread reading: somebody waits for the close (lock held)."""
+        """Keep reading until the close: somebody waits for it (lock held)."""
         self._reader_wanted = True
-        self._reader_resume.notify_all()
+        self._wake_reader()
 
     def remove_waker(self, waker: Callable[[], None]) -> None:
         """Forget a waker added with :meth:`add_waker`, if it hasn't run."""
@@ -445,9 +447,8 @@ class WebSocketCommonProtocol:
                     protocol.send_close(code, reason)
                     self._queue_output()
                     self._arm_close_timer()
-                # The reader may be paused on a full queue: it must read on to
-                # receive the peer's Close frame.
-                self._reader_resume.notify_all()
+                # Somebody must read on, to receive the peer's Close frame.
+                self._wake_reader()
             return self._queued
 
     def wait_closed(self, timeout: float | None = None) -> None:
@@ -473,9 +474,11 @@ class WebSocketCommonProtocol:
     def connection_open(
         self, sock: socket.socket, protocol: Protocol, leftover: bytes = b""
     ) -> None:
-        """Attach the socket and the sans-I/O protocol, then start reading.
+        """Attach the socket and the sans-I/O protocol: the connection is open.
 
-        ``leftover`` holds bytes that arrived right after the handshake.
+        ``leftover`` holds bytes that arrived right after the handshake. The
+        first recv() reads the socket in its own thread; a reader thread
+        starts only if nobody reads for a while (see :meth:`_take_read_turn`).
         """
         sock.settimeout(None)
         self.socket = sock
@@ -483,86 +486,109 @@ class WebSocketCommonProtocol:
             self.local_address = sock.getsockname()
         if self.remote_address is None:
             self.remote_address = sock.getpeername()
-        self.protocol = protocol
-        self._reader = threading.Thread(
-            target=self._read_loop,
-            args=(leftover,),
-            name=f"websockets_sync-reader-{str(self.id)[:8]}",
-            daemon=True,
-        )
+        self._leftover = leftover
         with self._lock:
-            self._reading = True
+            self.protocol = protocol
             self._arm_keepalive()
-        self._reader.start()
+            self._arm_idle_check()
 
     # Reader thread.
 
-    def _read_loop(self, leftover: bytes) -> None:
+    def _read_loop(self) -> None:
         sock = self.socket
         assert sock is not None
+        turn = "read"
         try:
-            # The read turn was taken for this thread when it started.
-            turn = True
-            while turn:
+            while (turn := self._take_read_turn()) == "read":
                 go_on = False
                 try:
-                    if leftover:
-                        go_on = self._process_data(leftover)
-                    else:
-                        go_on = self._read_once(sock, 0, _MSG_WAITALL)
-                    leftover = b""
+                    go_on = self._read_once(sock, 0, _MSG_WAITALL)
                 finally:
                     self._release_read_turn(go_on, None, caller=False)
-                turn = go_on and self._take_read_turn()
         except OSError as exc:
             if not self._aborted:
                 self.logger.debug("! connection error: %s", exc)
         except Exception:  # pragma: no cover - a bug in this library
             self.logger.exception("! reader thread failed")
         finally:
-            error = self._read_ended
-            if isinstance(error, OSError) and not self._aborted:
-                self.logger.debug("! connection error: %s", error)
-            self._connection_lost()
+            if turn != "park":
+                self._connection_lost()
 
-    def _take_read_turn(self) -> bool:
-        """Wait until the reader thread should read; return ``False`` when it should exit.
+    def _take_read_turn(self) -> Literal["read", "park", "end"]:
+        """Decide, in the reader thread, whether to read, to exit, or to close.
 
-        Once a recv() caller had to wait for the reader thread, callers read
-        the socket themselves (see :meth:`_read_as_caller`), which saves a
-        thread switch per message, and the reader thread parks. It reads
-        again when callers stopped reading for a while, or when something
-        needs the peer's frames promptly: a ping, the closing handshake.
+        recv() callers read the socket themselves (see :meth:`_read_as_caller`),
+        which saves a thread switch per message. The reader thread runs only
+        while nobody calls recv(), or while something needs the peer's frames
+        promptly (a ping, the closing handshake); once a recv() caller has
+        waited for it and got its message, it exits ("park"). It starts again
+        when needed: see :meth:`_wake_reader` and :meth:`_idle_check`.
         """
         with self._lock:
-            parked = False
-            seen = 0
-            while True:
-                if self._read_ended:
-                    return False
-                if self._caller_reading:
-                    # The caller notifies on giving up its turn; then it, or
-                    # the next recv(), is likely to read again: park.
-                    self._reader_awaits_caller = True
-                    try:
-                        self._reader_resume.wait()
-                    finally:
-                        self._reader_awaits_caller = False
-                    parked = True
-                    continue
-                if self._caller_waited and not self._wakers and self._may_park():
-                    # The recv() caller that waited got its message: from now
-                    # on it reads for itself.
-                    self._caller_waited = False
-                    parked = True
-                elif not (parked and self._may_park() and self._caller_reads != seen):
-                    self._reading = True
-                    return True
-                seen = self._caller_reads
-                self._reader_resume.wait(_PARK_PERIOD)
+            if self._read_ended:
+                return "end"
+            if self._caller_reading or (
+                self._caller_waited and not self._wakers and self._may_park()
+            ):
+                self._caller_waited = False
+                self._reader_running = False
+                self._arm_idle_check()
+                return "park"
+            self._reading = True
+            return "read"
+
+    def _wake_reader(self) -> None:
+        """Have somebody read the peer's frames now (lock held).
+
+        A reader thread paused on a full queue reads on; if nobody reads, a
+        reader thread starts.
+        """
+        self._reader_resume.notify_all()
+        if not (self._reader_running or self._reading or self._read_ended or self._closed.is_set()):
+            self._start_reader()
+
+    def _start_reader(self) -> None:
+        """Start a reader thread (lock held)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._reader = threading.Thread(
+            target=self._read_loop,
+            name=f"websockets_sync-reader-{str(self.id)[:8]}",
+            daemon=True,
+        )
+        self._reader_running = True
+        try:
+            self._reader.start()
+        except BaseException:
+            self._reader_running = False
+            raise
+
+    def _arm_idle_check(self) -> None:
+        """Start a reader thread if nobody reads within _PARK_PERIOD (lock held)."""
+        if self._idle_timer is None and not (self._reader_running or self._closed.is_set()):
+            self._idle_seen = self._caller_reads
+            self._idle_timer = call_later(_PARK_PERIOD, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Timer callback: start a reader thread if no recv() read for a while."""
+        with self._lock:
+            self._idle_timer = None
+            if self._reader_running or self._reading or self._read_ended or self._closed.is_set():
+                # Whoever reads arms the timer again when it stops.
+                return
+            if self._caller_reads != self._idle_seen:
+                self._arm_idle_check()
+            else:
+                self._start_reader()
+
+    def _close_in_reader_thread(self) -> None:
+        """Let a reader thread close the connection, for a reader that mustn't block."""
+        with self._lock:
+            self._start_reader()
 
     def _may_park(self) -> bool:
-        """Whether nothing but recv() callers need the reader thread (lock held)."""
+        """Whether nothing but recv() callers need the peer's frames (lock held)."""
         protocol = self.protocol
         return (
             protocol is not None
@@ -585,16 +611,27 @@ class WebSocketCommonProtocol:
         with self._lock:
             return not self._closed.is_set() and self._claim_read_turn()
 
-    def _release_read_turn(self, go_on: bool, error: OSError | None, *, caller: bool) -> None:
+    def _release_read_turn(self, go_on: bool, error: OSError | None, *, caller: bool) -> bool:
+        """Give up the read turn; return whether the caller must close the connection.
+
+        That is when reading ended (``go_on`` false) and no reader thread runs,
+        which would close it.
+        """
         with self._lock:
             self._reading = False
             if not go_on:
-                # Nobody reads any more; the reader thread closes the connection.
+                # Nobody reads any more: the connection closes.
                 self._read_ended = error or True
-            if caller:
-                self._caller_reading = False
-                if self._reader_awaits_caller or not go_on:
-                    self._reader_resume.notify_all()
+            if not caller:
+                return False
+            self._caller_reading = False
+            if not go_on:
+                return not self._reader_running
+            if self._may_park():
+                self._arm_idle_check()
+            else:
+                self._wake_reader()
+            return False
 
     def _read_as_caller(self, deadline: float | None) -> None:
         """Read and parse once in a recv() caller's thread, which holds the read turn."""
@@ -605,14 +642,15 @@ class WebSocketCommonProtocol:
         go_on = True
         error = None
         try:
-            if deadline is None:
+            if deadline is None or self._leftover:
                 go_on = self._read_once(sock, 0, _MSG_WAITALL)
             elif _wait_readable(sock, deadline):
                 go_on = self._read_once(sock, 0, 0)
         except OSError as exc:
             go_on, error = False, exc
         finally:
-            self._release_read_turn(go_on, error, caller=True)
+            if self._release_read_turn(go_on, error, caller=True):
+                self._connection_lost()
 
     def _read_nowait(self) -> bool | None:
         """Read what the socket has without waiting; return whether to read on.
@@ -644,6 +682,9 @@ class WebSocketCommonProtocol:
         Raises:
             OSError: The connection broke.
         """
+        if self._leftover:
+            leftover, self._leftover = self._leftover, b""
+            return self._process_data(leftover, flush=flush)
         protocol = self._protocol()
         target = protocol.receive_buffer()
         if target is not None:
@@ -801,10 +842,16 @@ class WebSocketCommonProtocol:
         return None
 
     def _connection_lost(self) -> None:
-        """End of the reader thread: close the socket and wake everybody."""
+        """End of reading: close the socket and wake everybody.
+
+        Called by whoever read last: the reader thread, or a recv() caller.
+        """
         sock = self.socket
         assert sock is not None
         protocol = self._protocol()
+        error = self._read_ended
+        if isinstance(error, OSError) and not self._aborted:
+            self.logger.debug("! connection error: %s", error)
         with self._lock:
             protocol.receive_eof()
             self._aborted = True
@@ -816,7 +863,8 @@ class WebSocketCommonProtocol:
                     self._write_done.wait()
                 self._write_waiters -= 1
         with _dispatch_turn, self._lock:
-            for timer in (self._keepalive_timer, self._pong_timer, self._close_timer):
+            timers = (self._keepalive_timer, self._pong_timer, self._close_timer, self._idle_timer)
+            for timer in timers:
                 if timer is not None:
                     timer.cancel()
             self._pending.clear()
@@ -879,8 +927,8 @@ class WebSocketCommonProtocol:
             self._call_sansio(self._protocol().send_ping, payload)
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
-            # A parked reader thread must read on, to receive the pong.
-            self._reader_resume.notify_all()
+            # Somebody must read on, to receive the pong.
+            self._wake_reader()
             self._flush_locked_nowait()
             return waiter, self._queued
 
@@ -1049,7 +1097,7 @@ class WebSocketCommonProtocol:
         protocol.fail(code, reason)
         self._queue_output()
         self._arm_close_timer()
-        self._reader_resume.notify_all()
+        self._wake_reader()
 
     def _fail_nowait(self, code: int, reason: str) -> None:
         """Fail the connection from any thread without blocking."""
@@ -1059,11 +1107,12 @@ class WebSocketCommonProtocol:
                 self._flush_locked_nowait()
 
     def _abort(self) -> None:
-        """Drop the TCP connection; the reader thread then exits and cleans up."""
+        """Drop the TCP connection; whoever reads then meets its end and cleans up."""
         with self._lock:
             self._aborted = True
             self._write_done.notify_all()
-            self._reader_resume.notify_all()
+            if self.socket is not None:
+                self._wake_reader()
         if self.socket is not None:
             _shutdown(self.socket, socket.SHUT_RDWR)
 
@@ -1075,7 +1124,7 @@ class WebSocketCommonProtocol:
             self._close_timer = call_later(self.close_timeout, callback or self._abort)
 
     def _wait_reader_exit(self, timeout: float | None) -> None:
-        if self._reader is None or self._reader is threading.current_thread():
+        if self.socket is None or self._reader is threading.current_thread():
             return
         if not self._closed.wait(timeout):
             self._abort()
@@ -1110,8 +1159,8 @@ class WebSocketCommonProtocol:
             self._queue_output()
             waiter = PongWaiter()
             self._pings[payload] = (waiter, time.monotonic())
-            # A parked reader thread must read on, to receive the pong.
-            self._reader_resume.notify_all()
+            # Somebody must read on, to receive the pong.
+            self._wake_reader()
             self._arm_keepalive()
             if self.ping_timeout is not None and self._pong_timer is None:
                 self._pong_timer = call_later(self.ping_timeout, self._keepalive_timeout)

@@ -165,7 +165,9 @@ class WebSocketCommonProtocol:
         except OSError as exc:
             go_on, error = False, exc
         finally:
-            connection._release_read_turn(go_on is not False, error, caller=True)
+            if connection._release_read_turn(go_on is not False, error, caller=True):
+                # Closing may wait for a writer: not in the event loop.
+                connection._close_in_reader_thread()
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield messages until the connection closes normally.
