@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+from . import idle
 from .defaults import (
     CLOSE_TIMEOUT,
     MAX_QUEUE,
@@ -65,6 +66,8 @@ _PARK_PERIOD = 0.25
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 # Reading the rest of a large frame wakes the reader once, not once per segment.
 _MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
+# Idle sockets wait in one poller for the process (see the idle module).
+_IDLE_POLLER = idle.available()
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
 _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
 
@@ -481,6 +484,9 @@ class WebSocketCommonProtocol:
         starts only if nobody reads for a while (see :meth:`_take_read_turn`).
         """
         sock.settimeout(None)
+        if _IDLE_POLLER:
+            # A blocking read gives up after IDLE_AFTER without bytes: see _read_once.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle.receive_timeout())
         self.socket = sock
         if self.local_address is None:
             self.local_address = sock.getsockname()
@@ -677,7 +683,9 @@ class WebSocketCommonProtocol:
         Called by whoever holds the read turn: the reader thread, or a recv()
         caller. ``large_flags`` apply to reading the rest of a large frame:
         ``MSG_WAITALL`` unless the caller has a deadline. With ``flush``,
-        answers to the peer are written before returning.
+        answers to the peer are written before returning. A blocking read
+        that stays without bytes for :data:`.idle.IDLE_AFTER` goes on waiting
+        in the process-wide idle poller.
 
         Raises:
             OSError: The connection broke.
@@ -685,6 +693,20 @@ class WebSocketCommonProtocol:
         if self._leftover:
             leftover, self._leftover = self._leftover, b""
             return self._process_data(leftover, flush=flush)
+        try:
+            return self._receive_and_process(sock, flags, large_flags, flush)
+        except BlockingIOError:
+            if flags & _MSG_DONTWAIT:
+                raise
+        while True:
+            with idle.turn_when_readable(sock):
+                with contextlib.suppress(BlockingIOError):
+                    return self._receive_and_process(sock, flags, large_flags, flush)
+
+    def _receive_and_process(
+        self, sock: socket.socket, flags: int, large_flags: int, flush: bool
+    ) -> bool:
+        """The body of :meth:`_read_once`; :exc:`BlockingIOError` if nothing came."""
         protocol = self._protocol()
         target = protocol.receive_buffer()
         if target is not None:
@@ -697,8 +719,8 @@ class WebSocketCommonProtocol:
         buffer = self._read_buffer
         if buffer is None:
             # An idle connection has no buffer until its first bytes arrive.
-            if not flags & _MSG_DONTWAIT:
-                _wait_readable(sock, None)
+            if not (flags & _MSG_DONTWAIT or _wait_readable(sock, _idle_deadline())):
+                raise BlockingIOError
             buffer = self._read_buffer = bytearray(_RECV_BUFFER_MIN)
         with memoryview(buffer) as view:
             size = sock.recv_into(view, 0, flags)
@@ -1304,6 +1326,11 @@ def _send_all(
                 break
             poller.poll(remaining * 1000)
     return written
+
+
+def _idle_deadline() -> float | None:
+    """When a read without bytes hands over to the idle poller, if it does."""
+    return time.monotonic() + idle.IDLE_AFTER if _IDLE_POLLER else None
 
 
 def _wait_readable(sock: socket.socket, deadline: float | None) -> bool:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from .defaults import CLOSE_TIMEOUT, MAX_LINE_LENGTH, MAX_NUM_HEADERS, OPEN_TIMEOUT
 from .exceptions import AbortHandshake, ConnectionClosed, InvalidHandshake
+from .futex_hash import use_global_futex_hash
 from .protocol import WebSocketCommonProtocol
 from .sansio.extensions.base import ServerExtensionFactory
 from .sansio.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -319,6 +320,8 @@ class WebSocketServer:
         """Start accepting connections; :func:`serve` calls it."""
         for sock in self.sockets:
             self.logger.info("server listening on %s", _format_address(sock.getsockname()))
+        # A thread per connection: many threads will sleep on locks.
+        use_global_futex_hash()
         self._accept_thread.start()
 
     def serve_forever(self) -> None:

@@ -1,0 +1,275 @@
+"""Idle sockets wait in one poller and wake in turn: websockets_sync.idle.
+
+First the poller itself, over socket pairs; then connections that stay
+quiet longer than IDLE_AFTER, over loopback, which must go on working as if
+nothing happened: messages, pings, large frames, the close.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from websockets_sync import connect, idle, serve
+
+from .utils import (
+    MS,
+    Echo,
+    accept_response,
+    answer_close,
+    frame,
+    raw_server,
+    read_http_head,
+    server_uri,
+    wait_for,
+)
+
+pytestmark = pytest.mark.skipif(not idle.available(), reason="needs epoll (Linux)")
+
+
+@pytest.fixture
+def quick_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections count as idle after 50 ms without bytes."""
+    monkeypatch.setattr(idle, "IDLE_AFTER", 50 * MS)
+
+
+@pytest.fixture
+def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    created: list[tuple[socket.socket, socket.socket]] = []
+    yield created
+    for a, b in created:
+        a.close()
+        b.close()
+
+
+def socket_pair(pairs: list[tuple[socket.socket, socket.socket]]) -> tuple[Any, Any]:
+    pair = socket.socketpair()
+    pairs.append(pair)
+    return pair
+
+
+def read_when_readable(reader: socket.socket) -> tuple[threading.Thread, list[bytes]]:
+    """Start a thread that waits in the poller, then reads; return it and what it read."""
+    received: list[bytes] = []
+
+    def wait() -> None:
+        with idle.turn_when_readable(reader):
+            received.append(reader.recv(10))
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    wait_for(lambda: idle._poller._watched, what="the socket to be watched")
+    return thread, received
+
+
+def test_a_waiter_wakes_when_its_socket_has_bytes(pairs: Any) -> None:
+    reader, writer = socket_pair(pairs)
+    thread, received = read_when_readable(reader)
+    time.sleep(20 * MS)
+    assert received == []
+    writer.send(b"hi")
+    thread.join(5)
+    assert received == [b"hi"]
+    assert not idle._poller._watched
+
+
+def test_a_waiter_wakes_at_eof(pairs: Any) -> None:
+    reader, writer = socket_pair(pairs)
+    thread, received = read_when_readable(reader)
+    writer.close()
+    thread.join(5)
+    assert received == [b""]
+
+
+def test_ready_threads_take_turns(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of several sockets readable at once, one thread runs at a time."""
+    monkeypatch.setattr(idle, "TURN_LIMIT", 1.0)
+    sockets = [socket_pair(pairs) for _ in range(5)]
+    running = 0
+    most = 0
+    guard = threading.Lock()
+
+    def wait(reader: socket.socket) -> None:
+        nonlocal running, most
+        with idle.turn_when_readable(reader):
+            with guard:
+                running += 1
+                most = max(most, running)
+            time.sleep(10 * MS)
+            reader.recv(10)
+            with guard:
+                running -= 1
+
+    threads = [threading.Thread(target=wait, args=(reader,)) for reader, _ in sockets]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(idle._poller._watched) == 5, what="every socket to be watched")
+    for _, writer in sockets:
+        writer.send(b"x")
+    for thread in threads:
+        thread.join(5)
+    assert most == 1
+
+
+def test_a_slow_turn_lets_the_next_thread_go(pairs: Any) -> None:
+    """A thread holding its turn past TURN_LIMIT doesn't hold up the others."""
+    (slow_reader, slow_writer), (reader, writer) = socket_pair(pairs), socket_pair(pairs)
+    release = threading.Event()
+    woken: list[str] = []
+
+    def slow() -> None:
+        with idle.turn_when_readable(slow_reader):
+            woken.append("slow")
+            release.wait(5)
+
+    def quick() -> None:
+        with idle.turn_when_readable(reader):
+            woken.append("quick")
+
+    slow_thread = threading.Thread(target=slow)
+    slow_thread.start()
+    wait_for(lambda: idle._poller._watched, what="the slow socket to be watched")
+    slow_writer.send(b"x")
+    wait_for(lambda: woken == ["slow"], what="the slow thread's turn")
+    quick_thread = threading.Thread(target=quick)
+    quick_thread.start()
+    writer.send(b"x")
+    quick_thread.join(5)
+    assert woken == ["slow", "quick"]
+    release.set()
+    slow_thread.join(5)
+
+
+@pytest.mark.parametrize("state", ["watched", "ready", "woken"])
+def test_an_interrupted_waiter_leaves_no_trace(
+    state: str, pairs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while waiting withdraws the socket, or passes the turn on."""
+    reader, _ = socket_pair(pairs)
+    poller = idle._poller
+
+    class FakeWake:
+        def acquire(self) -> bool:
+            with poller._lock:
+                waiter = poller._watched[reader.fileno()]
+                if state != "watched":
+                    del poller._watched[waiter.fd]
+                    assert poller._epoll is not None
+                    poller._epoll.unregister(waiter.fd)
+                    waiter.state = "ready"
+                    poller._ready.append(waiter)
+                if state == "woken":
+                    poller._ready.remove(waiter)
+                    waiter.state = "woken"
+                    poller._turns_held += 1
+            raise KeyboardInterrupt
+
+        def release(self) -> None:  # pragma: no cover - never woken
+            pass
+
+    original = idle._Waiter.__init__
+
+    def init(self: Any, fd: int) -> None:
+        original(self, fd)
+        self.wake = FakeWake()
+
+    monkeypatch.setattr(idle._Waiter, "__init__", init)
+    with pytest.raises(KeyboardInterrupt):
+        with idle.turn_when_readable(reader):
+            pass  # pragma: no cover - never entered
+    assert reader.fileno() not in poller._watched
+    assert not poller._ready
+    assert poller._turns_held == 0
+
+
+def test_the_poller_thread_exits_when_nothing_is_idle(pairs: Any) -> None:
+    reader, writer = socket_pair(pairs)
+    writer.send(b"x")
+    with idle.turn_when_readable(reader):
+        reader.recv(10)
+    wait_for(lambda: idle._poller._thread is None, what="the poller thread to exit")
+    assert idle._poller._epoll is None
+    assert not [t for t in threading.enumerate() if t.name == "websockets_sync-idle"]
+
+
+# Connections that go idle.
+
+
+def idle_for_a_while(websocket: Any) -> None:
+    """Wait until the thread reading ``websocket`` waits in the poller."""
+    assert websocket.socket is not None
+    fd = websocket.socket.fileno()
+    wait_for(lambda: fd in idle._poller._watched, what="the connection to go idle")
+
+
+def test_messages_after_a_quiet_while(quick_idle: None) -> None:
+    with serve(Echo, "127.0.0.1", 0) as server:
+        with connect(server_uri(server)) as client:
+            (handler_side,) = server.connections
+            for message in ["first", b"\x00" * 100_000, "again"]:
+                idle_for_a_while(handler_side)
+                client.send(message)
+                assert client.recv(5) == message
+
+
+def test_a_large_frame_with_a_pause_in_the_middle(quick_idle: None) -> None:
+    """A peer stalling mid-frame longer than IDLE_AFTER: the frame still arrives whole."""
+    payload = os.urandom(300_000)
+
+    def respond(conn: socket.socket) -> None:
+        head, rest = read_http_head(conn)
+        conn.sendall(accept_response(head))
+        wire = frame(0x2, payload, mask=None)
+        conn.sendall(wire[:100_000])
+        time.sleep(200 * MS)
+        conn.sendall(wire[100_000:])
+        answer_close(conn, bytearray(rest))
+
+    with raw_server(respond) as (host, port):
+        with connect(f"ws://{host}:{port}/", compression=None) as client:
+            assert client.recv(5) == payload
+
+
+def test_ping_and_close_after_a_quiet_while(quick_idle: None) -> None:
+    with serve(Echo, "127.0.0.1", 0) as server:
+        with connect(server_uri(server)) as client:
+            (handler_side,) = server.connections
+            idle_for_a_while(handler_side)
+            assert client.ping().wait(5) < 5
+            idle_for_a_while(handler_side)
+            started = time.monotonic()
+            client.close()
+            assert time.monotonic() - started < 2
+            assert client.close_code == 1000
+            handler_side.wait_closed(5)
+            assert handler_side.close_code == 1000
+
+
+@pytest.mark.timeout(60)
+def test_many_idle_connections_close_at_once(quick_idle: None) -> None:
+    """Hundreds of idle handlers, every client closing together: all released promptly."""
+    count = 300
+    with serve(Echo, "127.0.0.1", 0) as server:
+        clients = [connect(server_uri(server)) for _ in range(count)]
+        try:
+            wait_for(lambda: len(server.connections) == count, what="every connection")
+            wait_for(
+                lambda: len(idle._poller._watched) >= count,
+                timeout=10_000 * MS,
+                what="every handler to go idle",
+            )
+            for client in clients:
+                client.close_nowait()
+            wait_for(
+                lambda: not server.connections, timeout=10_000 * MS, what="every handler to end"
+            )
+        finally:
+            for client in clients:
+                client.close()
+        assert all(client.close_code == 1000 for client in clients)

@@ -1,0 +1,200 @@
+"""Idle connections wait for bytes in one poller for the whole process, and wake in turn.
+
+A thread blocked in its own socket's ``recv`` wakes up as soon as bytes
+arrive. When thousands of idle connections receive bytes together (every
+client closing at once, typically), thousands of threads then wait for the
+GIL, and CPython makes each waiter wake up every switch interval (5 ms) to
+ask for it: the process spends its time waking threads instead of running
+them.
+
+So a read that found nothing for :data:`IDLE_AFTER` seconds hands its socket
+to this poller and sleeps on a lock of its own. The poller thread watches
+every such socket with one ``epoll`` and wakes their threads one at a time:
+the next one when the previous one has read and parsed what came, or after
+:data:`TURN_LIMIT` if that takes longer (a peer that doesn't read our answer,
+say), so that one slow connection never holds up the others for long.
+
+The thread starts with the first idle socket and exits soon after the last
+one. Where ``epoll`` doesn't exist, sockets aren't handed over: threads wait
+in their own ``recv``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+from .futex_hash import use_global_futex_hash
+
+__all__ = ["IDLE_AFTER", "TURN_LIMIT", "available", "receive_timeout", "turn_when_readable"]
+
+#: Seconds without bytes after which a read waits in the shared poller.
+IDLE_AFTER = 1.0
+#: Seconds after which the poller wakes the next thread even though the
+#: previous one hasn't finished its turn.
+TURN_LIMIT = 0.01
+# Threads holding a turn at once.
+_TURNS = 1
+# How long the poller thread lingers without sockets before it exits.
+_LINGER = 0.25
+
+_EPOLL_EVENTS = (
+    getattr(select, "EPOLLIN", 0)
+    | getattr(select, "EPOLLRDHUP", 0)
+    | getattr(select, "EPOLLONESHOT", 0)
+)
+
+
+def available() -> bool:
+    """Whether idle sockets can be handed to the poller on this platform."""
+    return hasattr(select, "epoll") and sys.platform.startswith("linux")
+
+
+def receive_timeout() -> bytes:
+    """The ``SO_RCVTIMEO`` value that makes a blocking read give up after IDLE_AFTER.
+
+    A blocking ``recv`` then raises :exc:`BlockingIOError` once the socket has
+    been quiet that long, at no cost while bytes keep coming.
+    """
+    seconds = int(IDLE_AFTER)
+    return struct.pack("@ll", seconds, int((IDLE_AFTER - seconds) * 1_000_000))
+
+
+class _Waiter:
+    """A thread waiting for its socket to be readable, and then for its turn."""
+
+    __slots__ = ("fd", "state", "wake")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.state = "watched"  # then "ready" (readable, awaits its turn), then "woken"
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class _Poller:
+    """The process-wide poller: one epoll, one thread, one turn at a time."""
+
+    def __init__(self) -> None:
+        # Protects every attribute below.
+        self._lock = threading.Lock()
+        self._epoll: select.epoll | None = None
+        self._thread: threading.Thread | None = None
+        self._watched: dict[int, _Waiter] = {}
+        self._ready: collections.deque[_Waiter] = collections.deque()
+        self._turns_held = 0
+        self._turns_given = 0  # ever: the poller's measure of progress
+
+    @contextlib.contextmanager
+    def turn_when_readable(self, sock: socket.socket) -> Iterator[None]:
+        """Wait until ``sock`` is readable and it's this thread's turn; hold it meanwhile."""
+        waiter = _Waiter(sock.fileno())
+        with self._lock:
+            if self._epoll is None:
+                self._epoll = select.epoll()
+            self._epoll.register(waiter.fd, _EPOLL_EVENTS)
+            self._watched[waiter.fd] = waiter
+            if self._thread is None:
+                # Each idle thread sleeps on a lock of its own.
+                use_global_futex_hash()
+                self._thread = threading.Thread(
+                    target=self._run, name="websockets_sync-idle", daemon=True
+                )
+                self._thread.start()
+        try:
+            waiter.wake.acquire()
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, typically): leave no trace.
+            with self._lock:
+                self._forget(waiter)
+            raise
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._turns_held -= 1
+                self._give_turns()
+
+    def _forget(self, waiter: _Waiter) -> None:
+        """Withdraw an interrupted waiter, wherever it got to (lock held)."""
+        if waiter.state == "watched":
+            del self._watched[waiter.fd]
+            assert self._epoll is not None
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(waiter.fd)
+        elif waiter.state == "ready":
+            self._ready.remove(waiter)
+        else:
+            # Woken, but the interruption came first: pass the turn on.
+            self._turns_held -= 1
+            self._give_turns()
+
+    def _give_turns(self, *, force: bool = False) -> None:
+        """Wake the next ready thread if no turn is held, or if ``force`` (lock held)."""
+        while self._ready and (self._turns_held < _TURNS or force):
+            waiter = self._ready.popleft()
+            waiter.state = "woken"
+            self._turns_held += 1
+            self._turns_given += 1
+            waiter.wake.release()
+            force = False
+
+    def _run(self) -> None:
+        epoll = self._epoll
+        assert epoll is not None
+        seen = -1
+        progress_at = 0.0
+        lingered = False
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self._turns_given != seen:
+                    seen, progress_at = self._turns_given, now
+                elif self._ready and now - progress_at >= TURN_LIMIT:
+                    # The thread holding the turn takes long: let the next one go too.
+                    self._give_turns(force=True)
+                    seen, progress_at = self._turns_given, now
+                if self._ready:
+                    timeout = progress_at + TURN_LIMIT - now
+                elif self._watched:
+                    timeout, lingered = -1.0, False
+                elif lingered:
+                    # Nothing to watch for a while: exit. The next idle socket
+                    # starts a new thread.
+                    self._thread = self._epoll = None
+                    epoll.close()
+                    return
+                else:
+                    timeout, lingered = _LINGER, True
+            events = epoll.poll(timeout)
+            if events:
+                with self._lock:
+                    for fd, _ in events:
+                        waiter = self._watched.pop(fd, None)
+                        if waiter is None:  # pragma: no cover - withdrawn meanwhile
+                            continue
+                        # One-shot: the fd is disarmed; drop it altogether.
+                        with contextlib.suppress(OSError):
+                            epoll.unregister(fd)
+                        waiter.state = "ready"
+                        self._ready.append(waiter)
+                    self._give_turns()
+
+
+_poller = _Poller()
+
+
+def turn_when_readable(sock: socket.socket) -> contextlib.AbstractContextManager[None]:
+    """Wait, sharing one poller with every idle socket, until ``sock`` is readable.
+
+    On entry the calling thread holds a turn: it should read and parse what
+    came, then leave the block, which wakes the next thread.
+    """
+    return _poller.turn_when_readable(sock)
