@@ -211,6 +211,7 @@ def idle_for_a_while(websocket: Any) -> None:
 def test_messages_after_a_quiet_while(quick_idle: None) -> None:
     with serve(Echo, "127.0.0.1", 0) as server:
         with connect(server_uri(server)) as client:
+            wait_for(lambda: server.connections, what="the connection")
             (handler_side,) = server.connections
             for message in ["first", b"\x00" * 100_000, "again"]:
                 idle_for_a_while(handler_side)
@@ -239,6 +240,7 @@ def test_a_large_frame_with_a_pause_in_the_middle(quick_idle: None) -> None:
 def test_ping_and_close_after_a_quiet_while(quick_idle: None) -> None:
     with serve(Echo, "127.0.0.1", 0) as server:
         with connect(server_uri(server)) as client:
+            wait_for(lambda: server.connections, what="the connection")
             (handler_side,) = server.connections
             idle_for_a_while(handler_side)
             assert client.ping().wait(5) < 5

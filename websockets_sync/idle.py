@@ -164,7 +164,8 @@ class _Poller:
                 if self._ready:
                     timeout = progress_at + TURN_LIMIT - now
                 elif self._watched:
-                    timeout, lingered = -1.0, False
+                    # Not forever: an interrupted waiter may withdraw the last socket.
+                    timeout, lingered = _LINGER, False
                 elif lingered:
                     # Nothing to watch for a while: exit. The next idle socket
                     # starts a new thread.
