@@ -146,6 +146,42 @@ def test_a_slow_turn_lets_the_next_thread_go(pairs: Any) -> None:
     slow_thread.join(5)
 
 
+def test_after_an_overrun_turns_flow_again(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a slow turn is overrun, the next ones don't each wait TURN_LIMIT."""
+    monkeypatch.setattr(idle, "TURN_LIMIT", 1.0)
+    slow_reader, slow_writer = socket_pair(pairs)
+    quick = [socket_pair(pairs) for _ in range(5)]
+    release = threading.Event()
+    woken: list[str] = []
+
+    def slow() -> None:
+        with idle.turn_when_readable(slow_reader):
+            woken.append("slow")
+            release.wait(10)
+
+    def wait(reader: socket.socket) -> None:
+        with idle.turn_when_readable(reader):
+            reader.recv(10)
+            woken.append("quick")
+
+    threads = [threading.Thread(target=slow)]
+    threads += [threading.Thread(target=wait, args=(reader,)) for reader, _ in quick]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(idle._poller._watched) == 6, what="every socket to be watched")
+    slow_writer.send(b"x")
+    wait_for(lambda: woken == ["slow"], what="the slow turn")
+    started = time.monotonic()
+    for _, writer in quick:
+        writer.send(b"x")
+    wait_for(lambda: len(woken) == 6, timeout=10, what="every quick turn")
+    # One overrun of 1 s, not one per quick turn.
+    assert time.monotonic() - started < 3
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+
 @pytest.mark.parametrize("state", ["watched", "ready", "woken"])
 def test_an_interrupted_waiter_leaves_no_trace(
     state: str, pairs: Any, monkeypatch: pytest.MonkeyPatch
@@ -167,7 +203,7 @@ def test_an_interrupted_waiter_leaves_no_trace(
                 if state == "woken":
                     poller._ready.remove(waiter)
                     waiter.state = "woken"
-                    poller._turns_held += 1
+                    poller._holders.add(waiter)
             raise KeyboardInterrupt
 
         def release(self) -> None:  # pragma: no cover - never woken
@@ -185,7 +221,7 @@ def test_an_interrupted_waiter_leaves_no_trace(
             pass  # pragma: no cover - never entered
     assert reader.fileno() not in poller._watched
     assert not poller._ready
-    assert poller._turns_held == 0
+    assert not poller._holders
 
 
 def test_the_poller_thread_exits_when_nothing_is_idle(pairs: Any) -> None:

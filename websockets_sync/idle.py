@@ -40,8 +40,6 @@ IDLE_AFTER = 1.0
 #: Seconds after which the poller wakes the next thread even though the
 #: previous one hasn't finished its turn.
 TURN_LIMIT = 0.01
-# Threads holding a turn at once.
-_TURNS = 1
 # How long the poller thread lingers without sockets before it exits.
 _LINGER = 0.25
 
@@ -89,7 +87,9 @@ class _Poller:
         self._thread: threading.Thread | None = None
         self._watched: dict[int, _Waiter] = {}
         self._ready: collections.deque[_Waiter] = collections.deque()
-        self._turns_held = 0
+        # Threads whose turn runs. One that overruns TURN_LIMIT is dropped
+        # from this set: it goes on, but no longer holds the others up.
+        self._holders: set[_Waiter] = set()
         self._turns_given = 0  # ever: the poller's measure of progress
 
     @contextlib.contextmanager
@@ -119,7 +119,7 @@ class _Poller:
             yield
         finally:
             with self._lock:
-                self._turns_held -= 1
+                self._holders.discard(waiter)
                 self._give_turns()
 
     def _forget(self, waiter: _Waiter) -> None:
@@ -133,18 +133,17 @@ class _Poller:
             self._ready.remove(waiter)
         else:
             # Woken, but the interruption came first: pass the turn on.
-            self._turns_held -= 1
+            self._holders.discard(waiter)
             self._give_turns()
 
-    def _give_turns(self, *, force: bool = False) -> None:
-        """Wake the next ready thread if no turn is held, or if ``force`` (lock held)."""
-        while self._ready and (self._turns_held < _TURNS or force):
+    def _give_turns(self) -> None:
+        """Wake the next ready thread if no turn runs (lock held)."""
+        if self._ready and not self._holders:
             waiter = self._ready.popleft()
             waiter.state = "woken"
-            self._turns_held += 1
+            self._holders.add(waiter)
             self._turns_given += 1
             waiter.wake.release()
-            force = False
 
     def _run(self) -> None:
         epoll = self._epoll
@@ -158,8 +157,9 @@ class _Poller:
                 if self._turns_given != seen:
                     seen, progress_at = self._turns_given, now
                 elif self._ready and now - progress_at >= TURN_LIMIT:
-                    # The thread holding the turn takes long: let the next one go too.
-                    self._give_turns(force=True)
+                    # The turn overran: let the next thread go.
+                    self._holders.clear()
+                    self._give_turns()
                     seen, progress_at = self._turns_given, now
                 if self._ready:
                     timeout = progress_at + TURN_LIMIT - now
