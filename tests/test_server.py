@@ -942,15 +942,24 @@ def test_a_reader_stuck_writing_does_not_hold_back_other_connections() -> None:
             open_raw_websocket(sock)
             wait_for(lambda: server.connections, what="the connection to open")
             (stuck,) = server.connections
-            ping = frame(0x9, b"p" * 125)
+            pings = frame(0x9, b"p" * 125) * 64
+            sent = 0  # into pings: the stream stays whole across timeouts
             sock.settimeout(50 * MS)
+
+            def blocked() -> bool:
+                """Whether the server is writing, and still is a moment later."""
+                if not stuck._writing:
+                    return False
+                time.sleep(100 * MS)
+                return stuck._writing
+
             # Pings until the server's pongs fill every buffer on the way and its
             # reader blocks writing them; then our own sends stop going out.
-            with contextlib.suppress(TimeoutError):
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    sock.sendall(ping * 64)
-            wait_for(lambda: stuck._writing, what="the reader to block writing pongs")
+            deadline = time.monotonic() + 10
+            while not blocked():
+                assert time.monotonic() < deadline, "the reader never blocked writing pongs"
+                with contextlib.suppress(TimeoutError):
+                    sent = (sent + sock.send(pings[sent:])) % len(pings)
             with connect(server_uri(server), compression=None) as websocket:
                 for size in (16, 100_000):
                     websocket.send(b"x" * size)
