@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -311,3 +313,42 @@ def test_many_idle_connections_close_at_once(quick_idle: None) -> None:
             for client in clients:
                 client.close()
         assert all(client.close_code == 1000 for client in clients)
+
+
+# In a child process: the parent's poller and timer threads don't exist there.
+FORK_SCRIPT = """
+import os, socket, sys, threading
+from websockets_sync import idle
+from websockets_sync.scheduler import call_later
+
+def read_in_turn(reader):
+    with idle.turn_when_readable(reader):
+        reader.recv(10)
+
+# The parent's poller runs, watching a socket; a timer is armed.
+parent_reader, parent_writer = socket.socketpair()
+threading.Thread(target=read_in_turn, args=(parent_reader,), daemon=True).start()
+while not idle._poller._watched:
+    pass
+call_later(60, lambda: None)
+pid = os.fork()
+if pid == 0:
+    reader, writer = socket.socketpair()
+    waiter = threading.Thread(target=read_in_turn, args=(reader,))
+    waiter.start()
+    writer.send(b"x")
+    waiter.join(5)
+    fired = threading.Event()
+    call_later(0.01, fired.set)
+    os._exit(0 if not waiter.is_alive() and fired.wait(5) else 1)
+_, status = os.waitpid(pid, 0)
+parent_writer.send(b"x")
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_gets_its_own_poller_and_timers() -> None:
+    output = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=30
+    )
+    assert output.stdout.split() == ["0"], output.stderr

@@ -8,7 +8,9 @@ GIL's included, walks chains hundreds of entries long. Measured here, with
 9,000 threads asleep on locks, a hand-over between two other threads took
 46 µs instead of 12. Asking for the global table, as processes had before
 6.17, restores 12 µs. Nothing else changes; older kernels and other systems
-don't know the request and are left alone.
+don't know the request and are left alone. A child made by ``fork`` isn't
+asked again: calling into libc there, while another thread of the parent may
+have held a loader lock at the fork, could hang.
 """
 
 from __future__ import annotations

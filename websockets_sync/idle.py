@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import select
 import socket
 import struct
@@ -188,8 +189,22 @@ class _Poller:
                         self._ready.append(waiter)
                     self._give_turns()
 
+    def after_fork(self) -> None:
+        """In a child process: the poller thread didn't survive the fork; start afresh.
+
+        The waiters belong to threads of the parent, and the epoll instance is
+        shared with it.
+        """
+        self._lock = threading.Lock()
+        self._epoll = self._thread = None
+        self._watched.clear()
+        self._ready.clear()
+        self._holders.clear()
+
 
 _poller = _Poller()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_poller.after_fork)
 
 
 def turn_when_readable(sock: socket.socket) -> contextlib.AbstractContextManager[None]:

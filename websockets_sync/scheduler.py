@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,15 @@ class _Scheduler:
             return callback
         return None
 
+    def after_fork(self) -> None:
+        """In a child process: the timer thread didn't survive the fork.
+
+        Timers armed before the fork stay; the next one armed starts a thread.
+        """
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._thread = None
+
     @property
     def thread(self) -> threading.Thread | None:
         """The timer thread, while one runs."""
@@ -114,6 +124,8 @@ class _Scheduler:
 
 
 _scheduler = _Scheduler()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_scheduler.after_fork)
 
 
 def call_later(delay: float, callback: Callable[[], None]) -> TimerHandle:
