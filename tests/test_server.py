@@ -931,6 +931,8 @@ def test_a_reader_stuck_writing_does_not_hold_back_other_connections() -> None:
     """Reader threads take turns, process-wide, to parse what they read; the turn
     is never held over socket I/O, so a peer that sends pings and never reads the
     pongs stalls only its own connection."""
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
 
     def echo(websocket: Any) -> None:
         for message in websocket:
@@ -946,12 +948,24 @@ def test_a_reader_stuck_writing_does_not_hold_back_other_connections() -> None:
             sent = 0  # into pings: the stream stays whole across timeouts
             sock.settimeout(50 * MS)
 
+            def unread() -> int:
+                return int.from_bytes(fcntl.ioctl(sock, termios.FIONREAD, bytes(4)), "little")
+
             def blocked() -> bool:
-                """Whether the server is writing, and still is a moment later."""
+                """Whether the server is writing, and no byte of it reaches us for 300 ms.
+
+                Writing at two instants alone could be two writes by a server
+                slowed down by a busy machine; bytes that stop arriving while it
+                writes mean our receive window is closed, and it stays closed.
+                """
                 if not stuck._writing:
                     return False
-                time.sleep(100 * MS)
-                return stuck._writing
+                queued = unread()
+                for _ in range(3):
+                    time.sleep(100 * MS)
+                    if not stuck._writing or unread() != queued:
+                        return False
+                return True
 
             # Pings until the server's pongs fill every buffer on the way and its
             # reader blocks writing them; then our own sends stop going out.
