@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from websockets_sync import protocol
 from websockets_sync.sansio import frames
 
 from . import report, scenarios, targets, wire
@@ -145,6 +146,9 @@ def metadata(settings: Settings, nofile: int) -> dict[str, Any]:
         "packages": package_versions(),
         "fixed_peers_masking": wire.MASK_IMPLEMENTATION,
         "ours_masking": "C accelerator" if frames.ACCELERATED else "pure Python",
+        "ours_small_sends": (
+            "C, keeping the GIL" if protocol._send_keeping_gil is not None else "socket.send"
+        ),
         "rlimit_nofile": nofile,
         "settings": {
             "sizes": settings.sizes,
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or ROOT / "bench" / "results"
     results: dict[str, Any] = {"meta": metadata(settings, nofile), "scenarios": {}}
     print(f"websockets_sync masking: {results['meta']['ours_masking']}", file=sys.stderr)
+    print(f"websockets_sync small sends: {results['meta']['ours_small_sends']}", file=sys.stderr)
     started = time.perf_counter()
     for name in scenarios.ORDER:
         if name not in names:

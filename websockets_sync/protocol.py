@@ -70,6 +70,25 @@ _MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
 _IDLE_POLLER = idle.available()
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
 _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+# Frames up to this size are sent without releasing the GIL, where the C
+# accelerator is built (see _send.c): such a send takes microseconds, less
+# than handing the GIL to another thread and waiting to get it back. Larger
+# ones release it, so that other threads run while the kernel copies.
+_SEND_KEEPING_GIL_MAX = 16 * 1024
+
+
+def _select_send_keeping_gil() -> Callable[[socket.socket, bytes], int] | None:
+    """The C send that keeps the GIL, when it was built and not switched off."""
+    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON") or not _MSG_DONTWAIT:
+        return None
+    try:
+        from ._send import send_nowait
+    except ImportError:
+        return None
+    return send_nowait
+
+
+_send_keeping_gil = _select_send_keeping_gil()
 
 # Held, process-wide, while a reader thread turns the bytes it received into
 # events and updates its connection: pure Python work, never any I/O or
@@ -1076,10 +1095,15 @@ class WebSocketCommonProtocol:
         if len(batch) == 1 and batch[0]:
             # The common case: one frame, which the socket usually takes at once.
             data = batch[0]
-            try:
-                sent = sock.send(data, _MSG_DONTWAIT)
-            except BlockingIOError:
-                sent = 0
+            send: Callable[[socket.socket, bytes], int] = _send_nowait
+            if (
+                _send_keeping_gil is not None
+                and len(data) <= _SEND_KEEPING_GIL_MAX
+                # Not a wrapper such as an SSL socket, whose send() does more.
+                and type(sock) is socket.socket
+            ):
+                send = _send_keeping_gil
+            sent = send(sock, data)
             if sent == len(data):
                 return sent
             return sent + _send_all(sock, [memoryview(data)[sent:]], deadline)
@@ -1286,6 +1310,14 @@ def _split_at_eof(batch: list[bytes]) -> Iterator[list[bytes] | None]:
             start = index + 1
     if start < len(batch):
         yield batch[start:]
+
+
+def _send_nowait(sock: socket.socket, data: bytes) -> int:
+    """Send what the socket takes now, releasing the GIL meanwhile; 0 if it is full."""
+    try:
+        return sock.send(data, _MSG_DONTWAIT)
+    except BlockingIOError:
+        return 0
 
 
 def _send_all(

@@ -1,0 +1,3 @@
+import socket
+
+def send_nowait(sock: socket.socket, data: bytes | bytearray | memoryview, /) -> int: ...
