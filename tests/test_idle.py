@@ -7,6 +7,7 @@ nothing happened: messages, pings, large frames, the close.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -119,16 +120,19 @@ def test_ready_threads_take_turns(pairs: Any, monkeypatch: pytest.MonkeyPatch) -
     assert most == 1
 
 
+def hold_turn(reader: socket.socket, woken: list[str], release: threading.Event) -> None:
+    """Take a turn once ``reader`` is readable, note it as "slow", and hold it until released."""
+    with idle.turn_when_readable(reader):
+        woken.append("slow")
+        release.wait(10)
+
+
 def test_a_slow_turn_lets_the_next_thread_go(pairs: Any) -> None:
     """A thread holding its turn past TURN_LIMIT doesn't hold up the others."""
     (slow_reader, slow_writer), (reader, writer) = socket_pair(pairs), socket_pair(pairs)
     release = threading.Event()
     woken: list[str] = []
-
-    def slow() -> None:
-        with idle.turn_when_readable(slow_reader):
-            woken.append("slow")
-            release.wait(5)
+    slow = functools.partial(hold_turn, slow_reader, woken, release)
 
     def quick() -> None:
         with idle.turn_when_readable(reader):
@@ -155,11 +159,7 @@ def test_after_an_overrun_turns_flow_again(pairs: Any, monkeypatch: pytest.Monke
     quick = [socket_pair(pairs) for _ in range(5)]
     release = threading.Event()
     woken: list[str] = []
-
-    def slow() -> None:
-        with idle.turn_when_readable(slow_reader):
-            woken.append("slow")
-            release.wait(10)
+    slow = functools.partial(hold_turn, slow_reader, woken, release)
 
     def wait(reader: socket.socket) -> None:
         with idle.turn_when_readable(reader):
@@ -251,7 +251,8 @@ def test_messages_after_a_quiet_while(quick_idle: None) -> None:
         with connect(server_uri(server)) as client:
             wait_for(lambda: server.connections, what="the connection")
             (handler_side,) = server.connections
-            for message in ["first", b"\x00" * 100_000, "again"]:
+            messages: list[str | bytes] = ["first", b"\x00" * 100_000, "again"]
+            for message in messages:
                 idle_for_a_while(handler_side)
                 client.send(message)
                 assert client.recv(5) == message

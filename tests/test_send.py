@@ -45,6 +45,25 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         yield left, right
 
 
+@pytest.fixture
+def kept_gil_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the frames sent through the send that keeps the GIL, recorded."""
+    sizes: list[int] = []
+
+    def recording_send(sock: socket.socket, data: bytes) -> int:
+        assert type(sock) is socket.socket
+        sizes.append(len(data))
+        return protocol._send_nowait(sock, data)
+
+    monkeypatch.setattr(protocol, "_send_keeping_gil", recording_send)
+    return sizes
+
+
+def echo(websocket: Any) -> None:
+    for message in websocket:
+        websocket.send(message)
+
+
 @pytest.mark.parametrize("data", [b"hello", bytearray(b"hello"), memoryview(b"xhellox")[1:6]])
 def test_sends_bytes_like_objects(
     send: Send, pair: tuple[socket.socket, socket.socket], data: Any
@@ -110,21 +129,9 @@ def test_the_connection_uses_the_c_send_unless_switched_off() -> None:
         assert protocol._select_send_keeping_gil() is _c_send()
 
 
-def test_small_frames_on_plain_sockets_keep_the_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_frames_on_plain_sockets_keep_the_gil(kept_gil_sizes: list[int]) -> None:
     """Frames up to _SEND_KEEPING_GIL_MAX go through the send that keeps the GIL."""
-    sizes: list[int] = []
-
-    def recording_send(sock: socket.socket, data: bytes) -> int:
-        assert type(sock) is socket.socket
-        sizes.append(len(data))
-        return protocol._send_nowait(sock, data)
-
-    monkeypatch.setattr(protocol, "_send_keeping_gil", recording_send)
-
-    def echo(websocket: Any) -> None:
-        for message in websocket:
-            websocket.send(message)
-
+    sizes = kept_gil_sizes
     largest = protocol._SEND_KEEPING_GIL_MAX - 14  # the rest is the frame header
     with serve(echo, "127.0.0.1", 0, compression=None) as server:
         with connect(server_uri(server), compression=None) as websocket:
@@ -134,3 +141,43 @@ def test_small_frames_on_plain_sockets_keep_the_gil(monkeypatch: pytest.MonkeyPa
     # Small frames both ways (masked from the client: 4 bytes more), none of 100 KB.
     assert {16 + 2, 16 + 6, largest + 4, largest + 8} <= set(sizes)
     assert max(sizes) <= protocol._SEND_KEEPING_GIL_MAX
+
+
+class _WrappedSocket(socket.socket):
+    """A socket subclass, as an SSL socket is: its send() may do more than the system call."""
+
+
+def test_wrapped_sockets_send_with_their_own_send(kept_gil_sizes: list[int]) -> None:
+    calls = kept_gil_sizes
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        host, port = server.sockets[0].getsockname()[:2]
+        sock = _WrappedSocket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.connect((host, port))
+        with connect(server_uri(server), sock=sock, compression=None) as websocket:
+            websocket.send(b"x" * 16)
+            assert websocket.recv(timeout=5) == b"x" * 16
+            calls_by_server = list(calls)
+    # The server's plain socket used it; the client's wrapped one never did.
+    assert calls_by_server == [16 + 2]
+
+
+def test_the_asyncio_facade_sends_small_frames_keeping_the_gil(kept_gil_sizes: list[int]) -> None:
+    import asyncio
+
+    from websockets_sync import asyncio as facade
+
+    sizes = kept_gil_sizes
+
+    async def async_echo(websocket: Any) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main() -> None:
+        async with facade.serve(async_echo, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with facade.connect(f"ws://127.0.0.1:{port}/", compression=None) as websocket:
+                await websocket.send(b"x" * 16)
+                assert await asyncio.wait_for(websocket.recv(), 5) == b"x" * 16
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert {16 + 2, 16 + 6} <= set(sizes)

@@ -191,6 +191,8 @@ class WebSocketCommonProtocol:
 
         self.socket: socket.socket | None = None
         self.protocol: Protocol | None = None
+        # How frames up to _SEND_KEEPING_GIL_MAX are sent; see connection_open.
+        self._send_small: Callable[[socket.socket, bytes], int] = _send_nowait
 
         # Protects the sans-I/O protocol, the message queue, the outgoing
         # buffer, the pong waiters and the timers. Never held during socket
@@ -507,6 +509,13 @@ class WebSocketCommonProtocol:
             # A blocking read gives up after IDLE_AFTER without bytes: see _read_once.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle.receive_timeout())
         self.socket = sock
+        # Small frames keep the GIL, unless this is a wrapper such as an SSL
+        # socket, whose send() does more than the system call.
+        self._send_small = (
+            _send_keeping_gil
+            if _send_keeping_gil is not None and type(sock) is socket.socket
+            else _send_nowait
+        )
         if self.local_address is None:
             self.local_address = sock.getsockname()
         if self.remote_address is None:
@@ -1095,14 +1104,7 @@ class WebSocketCommonProtocol:
         if len(batch) == 1 and batch[0]:
             # The common case: one frame, which the socket usually takes at once.
             data = batch[0]
-            send: Callable[[socket.socket, bytes], int] = _send_nowait
-            if (
-                _send_keeping_gil is not None
-                and len(data) <= _SEND_KEEPING_GIL_MAX
-                # Not a wrapper such as an SSL socket, whose send() does more.
-                and type(sock) is socket.socket
-            ):
-                send = _send_keeping_gil
+            send = self._send_small if len(data) <= _SEND_KEEPING_GIL_MAX else _send_nowait
             sent = send(sock, data)
             if sent == len(data):
                 return sent
