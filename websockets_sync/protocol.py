@@ -228,6 +228,9 @@ class WebSocketCommonProtocol:
         self._reader_wanted = False  # somebody waits for the close: keep reading
         self._read_ended: OSError | bool = False  # a caller met the end of the stream
         self._idle_timer: TimerHandle | None = None  # starts a reader if nobody reads
+        # Set while an event loop holds the read turn for good (the asyncio
+        # facade): called when frames are needed; False if it can't read now.
+        self._loop_reader_wanted: Callable[[], bool] | None = None
         self._idle_seen = 0  # _caller_reads when _idle_timer was armed
         self._write_error: OSError | None = None
         self._aborted = False
@@ -574,10 +577,14 @@ class WebSocketCommonProtocol:
     def _wake_reader(self) -> None:
         """Have somebody read the peer's frames now (lock held).
 
-        A reader thread paused on a full queue reads on; if nobody reads, a
-        reader thread starts.
+        A reader paused on a full queue reads on, if it may; if nobody reads,
+        or only an event loop that is gone, a reader thread starts.
         """
         self._reader_resume.notify_all()
+        loop_reader_wanted = self._loop_reader_wanted
+        if loop_reader_wanted is not None and not loop_reader_wanted():
+            self._loop_reader_wanted = None
+            self._reading = self._caller_reading = False
         if not (self._reader_running or self._reading or self._read_ended or self._closed.is_set()):
             self._start_reader()
 
@@ -795,20 +802,26 @@ class WebSocketCommonProtocol:
             and not self._caller_reading
         ):
             with self._lock:
-                while (
-                    len(self._messages) >= self.max_queue
-                    and protocol.state is State.OPEN
-                    # After an error nothing more is parsed: read on, to see
-                    # the TCP connection close.
-                    and protocol.parser_exc is None
-                    and not self._aborted
-                ):
+                while self._queue_holds_reading_back():
                     self._reader_paused = True
                     try:
                         self._reader_resume.wait()
                     finally:
                         self._reader_paused = False
         return True
+
+    def _queue_holds_reading_back(self) -> bool:
+        """Whether the reader must wait for room in the queue before reading on."""
+        protocol = self._protocol()
+        return (
+            self.max_queue is not None
+            and len(self._messages) >= self.max_queue
+            and protocol.state is State.OPEN
+            # After an error nothing more is parsed: read on, to see the TCP
+            # connection close.
+            and protocol.parser_exc is None
+            and not self._aborted
+        )
 
     def _flush_answers(self, target: int) -> None:
         """Write pongs and close replies up to ``target``.

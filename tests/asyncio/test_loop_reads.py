@@ -1,9 +1,10 @@
-"""The facade's recv() reads in the event loop; a reader thread runs only when needed.
+"""The facade reads in the event loop, as an asyncio protocol would.
 
-When no reader thread reads, recv() calls read the socket in the loop: at
-once if bytes are there, else after watching the socket with
-``add_reader``. A reader thread starts when something needs the peer's
-frames and nobody reads: a ping, the close.
+From the first recv() that finds nobody reading, the loop watches the socket
+for good and parses what arrives, whether or not a recv() waits. It stops
+watching while the queue is full or while its answers to the peer wait for
+room in the socket, and a reader thread takes over if the loop is closed
+while frames are needed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,14 +21,15 @@ import pytest
 
 import websockets_sync.asyncio as websockets
 from websockets_sync import protocol as protocol_module
-from websockets_sync.asyncio import ConnectionClosedOK, WebSocketCommonProtocol
+from websockets_sync.asyncio import ConnectionClosed, ConnectionClosedOK, WebSocketCommonProtocol
 
-from .utils import run, sync_peer, until
+from ..utils import accept_response, read_http_head
+from .utils import Ticker, run, sync_peer, until
 
 
 @pytest.fixture(autouse=True)
 def park_for_long(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the parked reader thread parked unless something wakes it."""
+    """No reader thread starts because nobody called recv() for a while."""
     monkeypatch.setattr(protocol_module, "_PARK_PERIOD", 60)
 
 
@@ -36,6 +39,13 @@ def waiting(websocket: WebSocketCommonProtocol) -> bool:
     return bool(connection._wakers or connection._caller_reading)
 
 
+def no_reader_thread(websocket: WebSocketCommonProtocol) -> bool:
+    connection = websocket.connection
+    return not connection._reader_running and (
+        connection._reader is None or not connection._reader.is_alive()
+    )
+
+
 async def greet(websocket: WebSocketCommonProtocol, server_side: Any) -> None:
     """Send messages while recv() waits, until recv() reads in the loop."""
     for _ in range(20):
@@ -43,7 +53,7 @@ async def greet(websocket: WebSocketCommonProtocol, server_side: Any) -> None:
         await until(lambda: waiting(websocket), what="recv() to wait")
         server_side.send("hello")
         assert await asyncio.wait_for(receiving, 5) == "hello"
-        if websocket.connection._caller_reads:
+        if websocket._reader.active:
             return
     raise AssertionError("recv() never reads in the loop")
 
@@ -89,41 +99,139 @@ def test_large_messages_read_in_the_loop_arrive_whole() -> None:
                 message = os.urandom(size)
                 server_side.send(message)
                 assert await asyncio.wait_for(websocket.recv(), 5) == message
-            assert websocket.connection._caller_reads > 1
+            assert websocket._reader.active
+            assert no_reader_thread(websocket)
 
     run(main())
 
 
-def test_cancelling_a_recv_that_reads_in_the_loop_gives_the_turn_back() -> None:
+def test_cancelling_a_recv_loses_nothing_and_the_loop_reads_on() -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         async with greeted() as (websocket, server_side):
-            connection = websocket.connection
             receiving = asyncio.create_task(websocket.recv())
-            await until(lambda: connection._caller_reading, what="recv() to read")
+            await asyncio.sleep(0.05)
             receiving.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await receiving
-            assert not connection._reading
-            assert connection.socket is not None
-            assert not loop.remove_reader(connection.socket.fileno())
+            assert websocket._reader.active
+            assert not websocket._reader._waiters
             server_side.send("after the cancel")
             assert await asyncio.wait_for(websocket.recv(), 5) == "after the cancel"
 
     run(main())
 
 
-def test_a_ping_wakes_the_parked_reader() -> None:
+def test_the_loop_reads_while_nobody_awaits_recv() -> None:
     async def main() -> None:
-        async with greeted() as (websocket, _):
-            # Nobody calls recv(): the reader thread must read the pong.
-            pong = await websocket.ping()
-            assert await asyncio.wait_for(pong, 5) < 5
+        async with greeted() as (websocket, server_side):
+            server_side.send("unasked")
+            await until(lambda: websocket.connection._messages, what="the loop to queue it")
+            assert no_reader_thread(websocket)
+            assert await websocket.recv() == "unasked"
 
     run(main())
 
 
-def test_wait_closed_wakes_the_parked_reader() -> None:
+def test_the_loop_answers_a_ping_without_a_reader_thread() -> None:
+    async def main() -> None:
+        async with greeted() as (websocket, _):
+            # Nobody calls recv(): the loop reads the pong.
+            pong = await websocket.ping()
+            assert await asyncio.wait_for(pong, 5) < 5
+            assert no_reader_thread(websocket)
+
+    run(main())
+
+
+def test_the_loop_stops_reading_while_the_queue_is_full() -> None:
+    async def main() -> None:
+        async with greeted(max_queue=2, compression=None) as (websocket, server_side):
+            messages = [os.urandom(200_000) for _ in range(10)]
+            sending = asyncio.create_task(
+                asyncio.to_thread(lambda: [server_side.send(m) for m in messages])
+            )
+            connection = websocket.connection
+            await until(lambda: len(connection._messages) >= 2, what="the queue to fill")
+            await asyncio.sleep(0.2)
+            # One read may complete a frame or two past the limit, no more.
+            assert len(connection._messages) <= 4
+            assert not websocket._reader._watching
+            received = [await asyncio.wait_for(websocket.recv(), 5) for _ in messages]
+            assert received == messages
+            await sending
+
+    run(main())
+
+
+def test_the_loop_stops_reading_a_peer_that_does_not_take_its_answers() -> None:
+    """A peer that floods pings and never reads our pongs: reading waits for the pongs."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        flooding = threading.Event()
+
+        def peer() -> None:
+            sock, _ = listener.accept()
+            with sock:
+                request, _ = read_http_head(sock)
+                sock.sendall(accept_response(request))
+                ping = b"\x89\x7d" + b"p" * 125
+                sock.settimeout(0.5)
+                with contextlib.suppress(TimeoutError):
+                    while True:
+                        sock.sendall(ping * 64)
+                        flooding.set()
+                # Our receive buffer and the client's send buffer are full.
+                flooding.wait()
+
+        thread = threading.Thread(target=peer, daemon=True)
+        thread.start()
+
+        async def main() -> None:
+            async with Ticker() as ticker:
+                websocket = await websockets.connect(
+                    f"ws://127.0.0.1:{port}/", compression=None, close_timeout=1
+                )
+                receiving = asyncio.create_task(websocket.recv())
+                reader = websocket._reader
+                await until(lambda: reader._flushing, timeout=10, what="pongs to back up")
+                assert not reader._watching
+                ticks = ticker.ticks
+                await asyncio.sleep(0.2)
+                assert ticker.ticks > ticks + 20, "the event loop is blocked"
+                # The peer hangs up: the pending pongs fail, reading meets the end.
+                await asyncio.to_thread(thread.join, 10)
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(receiving, 10)
+                await asyncio.wait_for(websocket.wait_closed(), 10)
+
+        run(main(), timeout=30)
+
+
+def test_a_reader_thread_takes_over_when_the_loop_is_closed() -> None:
+    with sync_peer() as peer:
+        loop = asyncio.new_event_loop()
+
+        async def open_and_read() -> tuple[WebSocketCommonProtocol, Any]:
+            websocket = await websockets.connect(peer.uri)
+            server_side = await peer.accepted()
+            await greet(websocket, server_side)
+            return websocket, server_side
+
+        try:
+            websocket, server_side = loop.run_until_complete(open_and_read())
+        finally:
+            loop.close()
+        connection = websocket.connection
+        # The loop that read is gone: a ping needs a reader thread.
+        assert connection.ping().wait(5) < 5
+        assert connection._reader is not None
+        server_side.send("after the loop")
+        assert connection.recv(timeout=5) == "after the loop"
+        connection.close()
+        assert connection.close_code == 1000
+
+
+def test_wait_closed_while_the_loop_reads() -> None:
     async def main() -> None:
         async with greeted() as (websocket, server_side):
             server_side.close_nowait(1000, "bye")
@@ -147,7 +255,7 @@ def test_peer_closing_while_recv_reads_in_the_loop() -> None:
     run(main())
 
 
-def test_close_wakes_the_parked_reader() -> None:
+def test_close_while_the_loop_reads() -> None:
     async def main() -> None:
         async with greeted() as (websocket, _):
             await asyncio.wait_for(websocket.close(), 5)
@@ -156,22 +264,8 @@ def test_close_wakes_the_parked_reader() -> None:
     run(main())
 
 
-def test_the_parked_reader_reads_once_recv_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(protocol_module, "_PARK_PERIOD", 50 / 1000)
-
-    async def main() -> None:
-        async with greeted() as (websocket, server_side):
-            server_side.send("unasked")
-            # Nobody calls recv(): the reader thread must take over.
-            await until(lambda: websocket.connection._messages, what="the reader to queue it")
-            assert websocket.connection._caller_reading is False
-            assert await websocket.recv() == "unasked"
-
-    run(main())
-
-
 def test_a_recv_reading_many_messages_at_once_does_not_wait_for_room() -> None:
-    """The queue limit holds back the reader thread, never the loop that drains it."""
+    """Reading many messages in one go never waits for room in the loop."""
 
     async def main() -> None:
         async with greeted(max_queue=2) as (websocket, server_side):

@@ -2,7 +2,7 @@
 
 The core's threads never touch a loop except through :func:`wake_soon`; the
 loop never blocks on the core except through :func:`run_blocking`, and reads
-a connection's socket only once :func:`wait_readable` says it won't block.
+a connection's socket only through a :class:`LoopReader`, when it won't block.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..protocol import WebSocketCommonProtocol as SyncConnection
 
 __all__ = [
+    "LoopReader",
     "run_blocking",
     "run_in_loop",
     "wait_for_event",
-    "wait_readable",
     "wake_soon",
     "wrap_future",
 ]
@@ -61,16 +60,129 @@ async def wait_for_event(connection: SyncConnection, *, close_only: bool = False
             connection.remove_waker(waker)
 
 
-async def wait_readable(sock: socket.socket) -> None:
-    """Wait in the running loop until ``sock`` has bytes, or EOF, to read."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-    fd = sock.fileno()
-    loop.add_reader(fd, _resolve, future)
-    try:
-        await future
-    finally:
-        loop.remove_reader(fd)
+class LoopReader:
+    """Reads a connection in its event loop, as an asyncio protocol would.
+
+    Once :meth:`start` has it take the connection's read turn, the loop
+    watches the socket for good and parses whatever arrives, whether or not a
+    recv() waits: no thread, no handoff, one system call per wakeup. It stops
+    watching while the message queue is full, or while answers to the peer
+    (pongs, the Close frame) wait in the executor for room in the socket, and
+    hands the turn back at the end of the stream, or to a reader thread if
+    the loop is closed while frames are needed.
+    """
+
+    #: The loop that reads, from :meth:`start` on.
+    loop: asyncio.AbstractEventLoop
+
+    def __init__(self, connection: SyncConnection) -> None:
+        self.connection = connection
+        #: Whether this reader holds the connection's read turn.
+        self.active = False
+        self._fd = -1
+        self._watching = False
+        self._flushing = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def start(self) -> bool:
+        """Take the read turn in the running loop, if nobody reads; return whether it did."""
+        connection = self.connection
+        if not connection._try_claim_read_turn():
+            return False
+        assert connection.socket is not None
+        self.loop = asyncio.get_running_loop()
+        self._fd = connection.socket.fileno()
+        self.active = True
+        connection._loop_reader_wanted = self._frames_wanted
+        # Bytes may be waiting already, some of them since the handshake.
+        self._read()
+        return True
+
+    async def wait(self) -> None:
+        """Wait until a message is queued or reading ends; cancelling loses nothing."""
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter.cancelled() and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def message_taken(self) -> None:
+        """recv() dequeued a message: there may be room to read again."""
+        if self.active and not self._watching:
+            self._update()
+
+    def _frames_wanted(self) -> bool:
+        """From any thread: the peer's frames are needed (a ping, the close).
+
+        Return ``False`` if the loop is closed: a reader thread takes over.
+        """
+        if wake_soon(self.loop, self._update):
+            return True
+        self.active = False
+        return False
+
+    def _read(self) -> None:
+        """Read and parse what the socket has; called when it is readable."""
+        connection = self.connection
+        try:
+            go_on = connection._read_nowait()
+        except OSError as exc:
+            self._stop(False, exc)
+            return
+        except BaseException:
+            # Not the stream's end (KeyboardInterrupt, typically): the
+            # connection stays open for whoever reads next.
+            self._stop(True, None)
+            raise
+        if go_on is False:
+            self._stop(False, None)
+            return
+        if go_on is not None:
+            target = connection._queued
+            if not connection._is_flushed(target):
+                # The peer isn't reading: hold back its stream until it takes our answers.
+                self._flushing = True
+                flushing = self.loop.run_in_executor(None, connection._flush_answers, target)
+                flushing.add_done_callback(self._answers_flushed)
+            if connection._messages:
+                self._wake_waiters()
+        self._update()
+
+    def _answers_flushed(self, future: asyncio.Future[None]) -> None:
+        self._flushing = False
+        if not future.cancelled():
+            # A timeout dropped the connection; reading meets its end.
+            future.exception()
+        self._update()
+
+    def _update(self) -> None:
+        """Watch the socket if, and only if, reading may go on."""
+        connection = self.connection
+        watch = self.active and not (self._flushing or connection._queue_holds_reading_back())
+        if watch and not self._watching:
+            self.loop.add_reader(self._fd, self._read)
+        elif self._watching and not watch:
+            self.loop.remove_reader(self._fd)
+        self._watching = watch
+
+    def _stop(self, go_on: bool, error: OSError | None) -> None:
+        """Hand the read turn back; at the end of the stream, have a thread close."""
+        self.active = False
+        self._update()
+        connection = self.connection
+        connection._loop_reader_wanted = None
+        if connection._release_read_turn(go_on, error, caller=True):
+            # Closing may wait for a writer: not in the event loop.
+            connection._close_in_reader_thread()
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -37,6 +37,8 @@ class WebSocketCommonProtocol:
         self.connection = connection
         # One message at a time among the coroutines sending on this connection.
         self._send_mutex = asyncio.Lock()
+        # Reads the socket in the loop from the first recv() that finds nobody reading.
+        self._reader = bridge.LoopReader(connection)
 
     # Attributes of the core connection.
 
@@ -134,40 +136,17 @@ class WebSocketCommonProtocol:
             ConnectionClosed: The connection is closed and no message is left.
         """
         connection = self.connection
+        reader = self._reader
         while True:
             message = connection.recv_nowait()
             if message is not None:
+                reader.message_taken()
                 return message
-            if connection._try_claim_read_turn():
-                # Nobody reads: read in the loop, without waking it from a thread.
-                await self._read_in_loop()
-            else:
+            if reader.active:
+                await reader.wait()
+            elif not reader.start():
+                # A thread reads, or reading is over: it wakes the loop.
                 await bridge.wait_for_event(connection)
-
-    async def _read_in_loop(self) -> None:
-        """Read the socket while holding the connection's read turn.
-
-        Bytes already there are read at once; otherwise the loop watches the
-        socket until some arrive.
-        """
-        connection = self.connection
-        go_on: bool | None = None
-        error = None
-        try:
-            go_on = connection._read_nowait()
-            if go_on is None:
-                assert connection.socket is not None
-                await bridge.wait_readable(connection.socket)
-                go_on = connection._read_nowait()
-            target = connection._queued
-            if not connection._is_flushed(target):
-                await bridge.run_blocking(connection._flush_answers, target)
-        except OSError as exc:
-            go_on, error = False, exc
-        finally:
-            if connection._release_read_turn(go_on is not False, error, caller=True):
-                # Closing may wait for a writer: not in the event loop.
-                connection._close_in_reader_thread()
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield messages until the connection closes normally.
