@@ -18,17 +18,14 @@ import pytest
 
 from websockets_sync import connect, protocol, serve
 
-from .utils import missing, server_uri
+from .utils import accelerator, server_uri
 
 Send = Callable[[socket.socket, Any], int]
 
 
 def _c_send() -> Send:
-    try:
-        from websockets_sync._send import send_nowait
-    except ImportError:
-        missing("the C accelerator websockets_sync._send is not built")
-    return send_nowait
+    send: Send = accelerator("websockets_sync._send", "send_nowait")
+    return send
 
 
 @pytest.fixture(params=["python", "c"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import threading
@@ -16,6 +17,7 @@ __all__ = [
     "MS",
     "Echo",
     "HTTPReply",
+    "accelerator",
     "accept_response",
     "answer_close",
     "build_request",
@@ -47,6 +49,14 @@ def missing(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} [CI=true: required]", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
+
+
+def accelerator(module: str, name: str) -> Any:
+    """A function of one of the optional C accelerators; skipped (failed under CI) if not built."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        missing(f"the C accelerator {module} is not built")
 
 
 def library_threads() -> set[threading.Thread]:

@@ -24,7 +24,7 @@ from websockets_sync.sansio.frames import (
     serialize_frame,
 )
 
-from ..utils import missing
+from ..utils import accelerator
 from .framing import KEY, build, naive_mask, parse_all
 
 LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 70000]
@@ -194,11 +194,8 @@ Masker = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
 
 def _c_apply_mask() -> Masker:
-    try:
-        from websockets_sync.sansio._mask import apply_mask as apply_mask_c
-    except ImportError:
-        missing("the C accelerator websockets_sync.sansio._mask is not built")
-    return apply_mask_c
+    masker: Masker = accelerator("websockets_sync.sansio._mask", "apply_mask")
+    return masker
 
 
 @pytest.fixture(params=["python", "c"])
