@@ -228,8 +228,8 @@ class WebSocketCommonProtocol:
         self._reader_wanted = False  # somebody waits for the close: keep reading
         self._read_ended: OSError | bool = False  # a caller met the end of the stream
         self._idle_timer: TimerHandle | None = None  # starts a reader if nobody reads
-        # Set while an event loop holds the read turn for good (the asyncio
-        # facade): called when frames are needed; False if it can't read now.
+        # Set while an event loop holds the read turn (the asyncio facade):
+        # called when frames are needed; False if the loop can't read any more.
         self._loop_reader_wanted: Callable[[], bool] | None = None
         self._idle_seen = 0  # _caller_reads when _idle_timer was armed
         self._write_error: OSError | None = None
@@ -647,10 +647,18 @@ class WebSocketCommonProtocol:
         self._caller_reads += 1
         return True
 
-    def _try_claim_read_turn(self) -> bool:
-        """Take the read turn for the asyncio facade's recv() if nobody reads."""
+    def _try_claim_read_turn(self, frames_wanted: Callable[[], bool] | None = None) -> bool:
+        """Take the read turn for the asyncio facade's recv() if nobody reads.
+
+        ``frames_wanted`` is how an event loop that keeps the turn hears that
+        the peer's frames are needed (see :meth:`_wake_reader`), until
+        :meth:`_release_read_turn`.
+        """
         with self._lock:
-            return not self._closed.is_set() and self._claim_read_turn()
+            if self._closed.is_set() or not self._claim_read_turn():
+                return False
+            self._loop_reader_wanted = frames_wanted
+            return True
 
     def _release_read_turn(self, go_on: bool, error: OSError | None, *, caller: bool) -> bool:
         """Give up the read turn; return whether the caller must close the connection.
@@ -666,6 +674,7 @@ class WebSocketCommonProtocol:
             if not caller:
                 return False
             self._caller_reading = False
+            self._loop_reader_wanted = None
             if not go_on:
                 return not self._reader_running
             if self._may_park():
@@ -812,11 +821,11 @@ class WebSocketCommonProtocol:
 
     def _queue_holds_reading_back(self) -> bool:
         """Whether the reader must wait for room in the queue before reading on."""
+        if self.max_queue is None or len(self._messages) < self.max_queue:
+            return False
         protocol = self._protocol()
         return (
-            self.max_queue is not None
-            and len(self._messages) >= self.max_queue
-            and protocol.state is State.OPEN
+            protocol.state is State.OPEN
             # After an error nothing more is parsed: read on, to see the TCP
             # connection close.
             and protocol.parser_exc is None

@@ -87,13 +87,12 @@ class LoopReader:
     def start(self) -> bool:
         """Take the read turn in the running loop, if nobody reads; return whether it did."""
         connection = self.connection
-        if not connection._try_claim_read_turn():
+        self.loop = asyncio.get_running_loop()
+        if not connection._try_claim_read_turn(self._frames_wanted):
             return False
         assert connection.socket is not None
-        self.loop = asyncio.get_running_loop()
         self._fd = connection.socket.fileno()
         self.active = True
-        connection._loop_reader_wanted = self._frames_wanted
         # Bytes may be waiting already, some of them since the handshake.
         self._read()
         return True
@@ -172,7 +171,6 @@ class LoopReader:
         self.active = False
         self._update()
         connection = self.connection
-        connection._loop_reader_wanted = None
         if connection._release_read_turn(go_on, error, caller=True):
             # Closing may wait for a writer: not in the event loop.
             connection._close_in_reader_thread()
