@@ -23,7 +23,7 @@ import websockets_sync.asyncio as websockets
 from websockets_sync import protocol as protocol_module
 from websockets_sync.asyncio import ConnectionClosed, ConnectionClosedOK, WebSocketCommonProtocol
 
-from ..utils import accept_response, read_http_head
+from ..utils import accept_response, read_http_head, wait_for
 from .utils import Ticker, run, sync_peer, until
 
 
@@ -229,6 +229,57 @@ def test_a_reader_thread_takes_over_when_the_loop_is_closed() -> None:
         assert connection.recv(timeout=5) == "after the loop"
         connection.close()
         assert connection.close_code == 1000
+
+
+def test_a_loop_that_gave_the_turn_back_leaves_the_next_reader_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After an interrupted loop read, the closed loop never disturbs a thread's read."""
+    with sync_peer() as peer:
+        loop = asyncio.new_event_loop()
+
+        async def open_and_read() -> tuple[WebSocketCommonProtocol, Any]:
+            websocket = await websockets.connect(peer.uri)
+            server_side = await peer.accepted()
+            await greet(websocket, server_side)
+            return websocket, server_side
+
+        try:
+            websocket, server_side = loop.run_until_complete(open_and_read())
+            connection = websocket.connection
+
+            def interrupted() -> bool:
+                raise KeyboardInterrupt
+
+            monkeypatch.setattr(connection, "_read_nowait", interrupted)
+            receiving = loop.create_task(websocket.recv())
+            server_side.send("while interrupted")
+            with pytest.raises(KeyboardInterrupt):
+                loop.run_until_complete(receiving)
+            monkeypatch.undo()
+            assert not websocket._reader.active
+            receiving.cancel()
+            loop.run_until_complete(asyncio.gather(receiving, return_exceptions=True))
+        finally:
+            loop.close()
+
+        # This thread reads now; a ping from another thread must not start a
+        # second reader, whatever the closed loop once asked for.
+        assert connection.recv(timeout=5) == "while interrupted"
+        received: list[Any] = []
+        reading = threading.Thread(target=lambda: received.append(connection.recv(timeout=5)))
+        reading.start()
+        try:
+            wait_for(lambda: connection._caller_reading, what="the thread to read")
+            pong = connection.ping()
+            assert not connection._reader_running
+            assert pong.wait(5) < 5
+            server_side.send("to the reading thread")
+        finally:
+            reading.join(5)
+        assert received == ["to the reading thread"]
+        assert connection._reader is None
+        connection.close()
 
 
 def test_wait_closed_while_the_loop_reads() -> None:
