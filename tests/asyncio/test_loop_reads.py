@@ -68,6 +68,14 @@ async def greeted(**client_options: Any) -> AsyncIterator[tuple[WebSocketCommonP
             yield websocket, server_side
 
 
+async def open_greeted(peer: Any) -> tuple[WebSocketCommonProtocol, Any]:
+    """Like :func:`greeted`, for a test that runs the loop itself: connect and greet."""
+    websocket = await websockets.connect(peer.uri)
+    server_side = await peer.accepted()
+    await greet(websocket, server_side)
+    return websocket, server_side
+
+
 def test_recv_reads_in_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[str] = []
 
@@ -211,14 +219,8 @@ def test_a_reader_thread_takes_over_when_the_loop_is_closed() -> None:
     with sync_peer() as peer:
         loop = asyncio.new_event_loop()
 
-        async def open_and_read() -> tuple[WebSocketCommonProtocol, Any]:
-            websocket = await websockets.connect(peer.uri)
-            server_side = await peer.accepted()
-            await greet(websocket, server_side)
-            return websocket, server_side
-
         try:
-            websocket, server_side = loop.run_until_complete(open_and_read())
+            websocket, server_side = loop.run_until_complete(open_greeted(peer))
         finally:
             loop.close()
         connection = websocket.connection
@@ -238,14 +240,8 @@ def test_a_loop_that_gave_the_turn_back_leaves_the_next_reader_alone(
     with sync_peer() as peer:
         loop = asyncio.new_event_loop()
 
-        async def open_and_read() -> tuple[WebSocketCommonProtocol, Any]:
-            websocket = await websockets.connect(peer.uri)
-            server_side = await peer.accepted()
-            await greet(websocket, server_side)
-            return websocket, server_side
-
         try:
-            websocket, server_side = loop.run_until_complete(open_and_read())
+            websocket, server_side = loop.run_until_complete(open_greeted(peer))
             connection = websocket.connection
 
             def interrupted() -> bool:
