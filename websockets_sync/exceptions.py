@@ -85,7 +85,9 @@ class ConnectionClosed(WebSocketException):
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
-        super().__init__(str(self))
+        # The message is formatted by __str__ when asked for: connections
+        # raise these by the thousand while closing, and few are printed.
+        super().__init__(rcvd, sent, rcvd_then_sent)
 
     def __str__(self) -> str:
         if self.rcvd is None:

@@ -7,6 +7,7 @@ protocol are read back by the same module, so these tests never trust the serial
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -835,6 +836,18 @@ def test_locally_initiated_close(side: Side) -> None:
     assert type(exc) is ConnectionClosedOK
     assert exc.rcvd_then_sent is False
     assert str(exc) == "sent 1001 (going away) away; then received 1000 (OK)"
+
+
+def test_close_exceptions_survive_pickling(side: Side) -> None:
+    """Their arguments are the frames, so a copy (another process, say) says the same."""
+    protocol = Protocol(side)
+    protocol.receive_data(incoming(side, CLOSE, close_payload(1000, "bye")))
+    protocol.receive_eof()
+    exc = protocol.close_exc
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is ConnectionClosedOK
+    assert (copy.rcvd, copy.sent, copy.rcvd_then_sent) == (exc.rcvd, exc.sent, True)
+    assert str(copy) == str(exc) == "received 1000 (OK) bye; then sent 1000 (OK) bye"
 
 
 def test_data_is_still_received_after_sending_close(side: Side) -> None:
