@@ -63,9 +63,10 @@ _RECV_BUFFER_MAX = 256 * 1024
 # recv() callers read the socket themselves; a reader thread starts once
 # nobody read for that long, so that pings and Close frames are answered.
 _PARK_PERIOD = 0.25
-_MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+# Plain ints: flags of the socket module are IntFlag members, slow to combine.
+_MSG_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))
 # Reading the rest of a large frame wakes the reader once, not once per segment.
-_MSG_WAITALL: int = getattr(socket, "MSG_WAITALL", 0)
+_MSG_WAITALL = int(getattr(socket, "MSG_WAITALL", 0))
 # Idle sockets wait in one poller for the process (see the idle module).
 _IDLE_POLLER = idle.available()
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
@@ -745,7 +746,10 @@ class WebSocketCommonProtocol:
         while True:
             with idle.turn_when_readable(sock):
                 with contextlib.suppress(BlockingIOError):
-                    return self._receive_and_process(sock, flags, large_flags, flush)
+                    # Readable: no need to wait. A spurious wakeup waits again.
+                    return self._receive_and_process(
+                        sock, flags | _MSG_DONTWAIT, large_flags, flush
+                    )
 
     def _receive_and_process(
         self, sock: socket.socket, flags: int, large_flags: int, flush: bool
