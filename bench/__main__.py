@@ -146,8 +146,8 @@ def metadata(settings: Settings, nofile: int) -> dict[str, Any]:
         "packages": package_versions(),
         "fixed_peers_masking": wire.MASK_IMPLEMENTATION,
         "ours_masking": "C accelerator" if frames.ACCELERATED else "pure Python",
-        "ours_small_sends": (
-            "C, keeping the GIL" if protocol._send_keeping_gil is not None else "socket.send"
+        "ours_small_socket_calls": (
+            "C, keeping the GIL" if protocol._KEEPING_GIL is not None else "socket methods"
         ),
         "rlimit_nofile": nofile,
         "settings": {
@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or ROOT / "bench" / "results"
     results: dict[str, Any] = {"meta": metadata(settings, nofile), "scenarios": {}}
     print(f"websockets_sync masking: {results['meta']['ours_masking']}", file=sys.stderr)
-    print(f"websockets_sync small sends: {results['meta']['ours_small_sends']}", file=sys.stderr)
+    print(
+        f"websockets_sync small socket calls: {results['meta']['ours_small_socket_calls']}",
+        file=sys.stderr,
+    )
     started = time.perf_counter()
     for name in scenarios.ORDER:
         if name not in names:

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from . import idle
 from .defaults import (
@@ -71,25 +71,11 @@ _MSG_WAITALL = int(getattr(socket, "MSG_WAITALL", 0))
 _IDLE_POLLER = idle.available()
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
 _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
-# Frames up to this size are sent without releasing the GIL, where the C
-# accelerator is built (see _send.c): such a send takes microseconds, less
-# than handing the GIL to another thread and waiting to get it back. Larger
-# ones release it, so that other threads run while the kernel copies.
-_SEND_KEEPING_GIL_MAX = 16 * 1024
-
-
-def _select_send_keeping_gil() -> Callable[[socket.socket, bytes], int] | None:
-    """The C send that keeps the GIL, when it was built and not switched off."""
-    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON") or not _MSG_DONTWAIT:
-        return None
-    try:
-        from ._send import send_nowait
-    except ImportError:
-        return None
-    return send_nowait
-
-
-_send_keeping_gil = _select_send_keeping_gil()
+# Buffers up to this size are sent and read without releasing the GIL, where
+# the C accelerator is built (see _nowait.c): such a call takes microseconds,
+# less than handing the GIL to another thread and waiting to get it back.
+# Larger ones release it, so that other threads run while the kernel copies.
+_KEEPING_GIL_MAX = 16 * 1024
 
 # Held, process-wide, while a reader thread turns the bytes it received into
 # events and updates its connection: pure Python work, never any I/O or
@@ -192,8 +178,8 @@ class WebSocketCommonProtocol:
 
         self.socket: socket.socket | None = None
         self.protocol: Protocol | None = None
-        # How frames up to _SEND_KEEPING_GIL_MAX are sent; see connection_open.
-        self._send_small: Callable[[socket.socket, bytes], int] = _send_nowait
+        # The non-blocking socket calls for small buffers; see connection_open.
+        self._calls = _RELEASING_GIL
 
         # Protects the sans-I/O protocol, the message queue, the outgoing
         # buffer, the pong waiters and the timers. Never held during socket
@@ -513,13 +499,10 @@ class WebSocketCommonProtocol:
             # A blocking read gives up after IDLE_AFTER without bytes: see _read_once.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle.receive_timeout())
         self.socket = sock
-        # Small frames keep the GIL, unless this is a wrapper such as an SSL
-        # socket, whose send() does more than the system call.
-        self._send_small = (
-            _send_keeping_gil
-            if _send_keeping_gil is not None and type(sock) is socket.socket
-            else _send_nowait
-        )
+        # Small buffers keep the GIL, unless this is a wrapper such as an SSL
+        # socket, whose methods do more than the system calls.
+        if _KEEPING_GIL is not None and type(sock) is socket.socket:
+            self._calls = _KEEPING_GIL
         if self.local_address is None:
             self.local_address = sock.getsockname()
         if self.remote_address is None:
@@ -771,7 +754,10 @@ class WebSocketCommonProtocol:
                 raise BlockingIOError
             buffer = self._read_buffer = bytearray(_RECV_BUFFER_MIN)
         with memoryview(buffer) as view:
-            size = sock.recv_into(view, 0, flags)
+            if flags == _MSG_DONTWAIT and len(buffer) <= _KEEPING_GIL_MAX:
+                size = self._calls.recv_into(sock, view)
+            else:
+                size = sock.recv_into(view, 0, flags)
             if size == 0:
                 return False
             go_on = self._process_data(view[:size], flush=flush)
@@ -951,7 +937,7 @@ class WebSocketCommonProtocol:
             self._closed.set()
             self._reader_resume.notify_all()
             self._write_done.notify_all()
-        sock.close()
+        self._calls.close(sock)
         for waiter, _ in pings.values():
             if not waiter.done():
                 waiter.set_exception(exc)
@@ -1128,25 +1114,39 @@ class WebSocketCommonProtocol:
             OSError: The connection broke.
         """
         if len(batch) == 1 and batch[0]:
-            # The common case: one frame, which the socket usually takes at once.
-            data = batch[0]
-            send = self._send_small if len(data) <= _SEND_KEEPING_GIL_MAX else _send_nowait
-            sent = send(sock, data)
-            if sent == len(data):
-                return sent
-            return sent + _send_all(sock, [memoryview(data)[sent:]], deadline)
+            # The common case: one frame.
+            return self._write_buffer(sock, batch[0], deadline)
         written = 0
         for buffers in _split_at_eof(batch):
             if buffers is None:
-                sock.shutdown(socket.SHUT_WR)
+                self._calls.shutdown(sock, socket.SHUT_WR)
                 written += 1
                 continue
-            size = sum(map(len, buffers))
-            sent = _send_all(sock, buffers, deadline)
+            if len(buffers) == 1:
+                # A frame before the EOF: a Close frame, typically.
+                size = len(buffers[0])
+                sent = self._write_buffer(sock, buffers[0], deadline)
+            else:
+                size = sum(map(len, buffers))
+                sent = _send_all(sock, buffers, deadline)
             written += sent
             if sent < size:
                 break
         return written
+
+    def _write_buffer(
+        self, sock: socket.socket, data: bytes | memoryview, deadline: float | None
+    ) -> int:
+        """Write one buffer, which the socket usually takes at once; return bytes written.
+
+        Raises:
+            OSError: The connection broke.
+        """
+        send = self._calls.send if len(data) <= _KEEPING_GIL_MAX else _send_nowait
+        sent = send(sock, data)
+        if sent == len(data):
+            return sent
+        return sent + _send_all(sock, [memoryview(data)[sent:]], deadline)
 
     def _flush_nowait(self) -> None:
         """Start writing the outgoing buffer unless somebody is; never blocks for long."""
@@ -1340,12 +1340,52 @@ def _split_at_eof(batch: list[bytes]) -> Iterator[list[bytes] | None]:
         yield batch[start:]
 
 
-def _send_nowait(sock: socket.socket, data: bytes) -> int:
+class _SocketCalls(NamedTuple):
+    """The socket calls of a connection that never block, for small buffers."""
+
+    send: Callable[[socket.socket, bytes | memoryview], int]
+    recv_into: Callable[[socket.socket, memoryview], int]
+    shutdown: Callable[[socket.socket, int], None]
+    close: Callable[[socket.socket], None]
+
+
+def _send_nowait(sock: socket.socket, data: bytes | memoryview) -> int:
     """Send what the socket takes now, releasing the GIL meanwhile; 0 if it is full."""
     try:
         return sock.send(data, _MSG_DONTWAIT)
     except BlockingIOError:
         return 0
+
+
+def _recv_into_nowait(sock: socket.socket, buffer: memoryview) -> int:
+    """Read what the socket has, releasing the GIL meanwhile; :exc:`BlockingIOError` if nothing."""
+    return sock.recv_into(buffer, 0, _MSG_DONTWAIT)
+
+
+def _shutdown_socket(sock: socket.socket, how: int) -> None:
+    sock.shutdown(how)
+
+
+def _close_socket(sock: socket.socket) -> None:
+    sock.close()
+
+
+#: The socket's own methods, which release the GIL around each system call.
+_RELEASING_GIL = _SocketCalls(_send_nowait, _recv_into_nowait, _shutdown_socket, _close_socket)
+
+
+def _select_keeping_gil() -> _SocketCalls | None:
+    """The C calls that keep the GIL, when they were built and not switched off."""
+    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON") or not _MSG_DONTWAIT:
+        return None
+    try:
+        from . import _nowait
+    except ImportError:
+        return None
+    return _SocketCalls(_nowait.send, _nowait.recv_into, _nowait.shutdown, _nowait.close)
+
+
+_KEEPING_GIL = _select_keeping_gil()
 
 
 def _send_all(

@@ -1,0 +1,255 @@
+/*
+ * Optional accelerator for websockets_sync.protocol: socket calls that never
+ * block and keep the GIL.
+ *
+ * socket.send(), recv_into(), shutdown() and close() release the GIL around
+ * the system call, as they must for calls that may block. These never block,
+ * and take a few microseconds; releasing the GIL for them only invites
+ * another thread to take it, and the caller then waits for it to come back.
+ * With fifty connection threads, that wait was a quarter of the server's CPU
+ * time per round trip; with thousands of connections closing at once, each
+ * hand-over costs a thread switch. protocol.py calls these for small buffers
+ * on plain sockets only, and falls back to the socket's methods when the
+ * module was not built.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+/* The socket's descriptor, read with the GIL held until the call is done:
+   a socket closed by another thread can't hand its number over to a new one
+   in between. A closed socket's fileno() is -1: fail as the socket does. */
+static int
+socket_fd(PyObject *sock)
+{
+    PyObject *number = PyObject_CallMethod(sock, "fileno", NULL);
+    long fd;
+
+    if (number == NULL) {
+        return -1;
+    }
+    fd = PyLong_AsLong(number);
+    Py_DECREF(number);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        errno = EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return (int)fd;
+}
+
+static int
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
+{
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
+                     nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* One send or recv with MSG_DONTWAIT, retried when a signal interrupts it
+   after running the signal handlers, as the socket's methods do. Returns -1
+   with errno set when the call failed, -2 when a signal handler raised. */
+static ssize_t
+transfer(int fd, Py_buffer *buffer, int receiving)
+{
+    ssize_t done;
+
+    for (;;) {
+        if (receiving) {
+            done = recv(fd, buffer->buf, (size_t)buffer->len, MSG_DONTWAIT);
+        }
+        else {
+            done = send(fd, buffer->buf, (size_t)buffer->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        if (done >= 0 || errno != EINTR) {
+            return done;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -2;
+        }
+    }
+}
+
+static PyObject *
+nowait_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    ssize_t sent;
+    int fd;
+
+    if (check_nargs("send", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    sent = transfer(fd, &data, 0);
+    PyBuffer_Release(&data);
+    if (sent == -2) {
+        return NULL;
+    }
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return PyLong_FromLong(0);
+        }
+        /* OSError picks the subclass from errno: BrokenPipeError and so on. */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(sent);
+}
+
+static PyObject *
+nowait_recv_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer buffer;
+    ssize_t received;
+    int fd;
+
+    if (check_nargs("recv_into", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &buffer, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    received = transfer(fd, &buffer, 1);
+    PyBuffer_Release(&buffer);
+    if (received == -2) {
+        return NULL;
+    }
+    if (received < 0) {
+        /* Nothing to read raises BlockingIOError, as the socket does. */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(received);
+}
+
+static PyObject *
+nowait_shutdown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    long how;
+
+    if (check_nargs("shutdown", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+        return NULL;
+    }
+    how = PyLong_AsLong(args[1]);
+    if (how == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (how < INT_MIN || how > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "how is out of range");
+        return NULL;
+    }
+    if (shutdown(fd, (int)how) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Whether close() may wait: SO_LINGER on, with a timeout, makes it wait
+   until the peer has acknowledged what is still unsent. */
+static int
+close_may_wait(int fd)
+{
+    struct linger linger;
+    socklen_t size = sizeof(linger);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, &size) < 0) {
+        return 0;
+    }
+    return linger.l_onoff && linger.l_linger > 0;
+}
+
+static PyObject *
+nowait_close(PyObject *Py_UNUSED(module), PyObject *sock)
+{
+    PyObject *number;
+    long fd;
+    int result;
+
+    /* detach() marks the socket closed and gives up its descriptor, exactly
+       once, so that two threads can't both close it. */
+    number = PyObject_CallMethod(sock, "detach", NULL);
+    if (number == NULL) {
+        return NULL;
+    }
+    fd = PyLong_AsLong(number);
+    Py_DECREF(number);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        /* Already closed: nothing to do, as for socket.close(). */
+        Py_RETURN_NONE;
+    }
+    if (close_may_wait((int)fd)) {
+        Py_BEGIN_ALLOW_THREADS
+        result = close((int)fd);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        result = close((int)fd);
+    }
+    /* As socket.close(): a reset peer is no error; after EINTR the
+       descriptor is gone anyway on Linux. */
+    if (result < 0 && errno != ECONNRESET && errno != EINTR) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef nowait_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))nowait_send, METH_FASTCALL,
+     "send(sock, data, /)\n--\n\n"
+     "Send what the socket takes now, keeping the GIL; 0 if it is full."},
+    {"recv_into", (PyCFunction)(void (*)(void))nowait_recv_into, METH_FASTCALL,
+     "recv_into(sock, buffer, /)\n--\n\n"
+     "Read what the socket has into buffer, keeping the GIL; BlockingIOError if nothing."},
+    {"shutdown", (PyCFunction)(void (*)(void))nowait_shutdown, METH_FASTCALL,
+     "shutdown(sock, how, /)\n--\n\n"
+     "Shut down one or both directions of the socket, keeping the GIL."},
+    {"close", (PyCFunction)nowait_close, METH_O,
+     "close(sock, /)\n--\n\n"
+     "Close the socket, keeping the GIL unless SO_LINGER makes closing wait."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot nowait_slots[] = {
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_GIL_DISABLED
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef nowait_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "websockets_sync._nowait",
+    .m_doc = "Non-blocking socket calls that keep the GIL (optional accelerator).",
+    .m_size = 0,
+    .m_methods = nowait_methods,
+    .m_slots = nowait_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__nowait(void)
+{
+    return PyModuleDef_Init(&nowait_module);
+}

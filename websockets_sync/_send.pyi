@@ -1,3 +1,0 @@
-import socket
-
-def send_nowait(sock: socket.socket, data: bytes | bytearray | memoryview, /) -> int: ...
