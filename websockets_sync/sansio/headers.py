@@ -127,10 +127,18 @@ class Headers(MutableMapping[str, str]):
             raise ValueError(f"invalid header name: {name!r}")
         if _VALUE_RE.fullmatch(value) is None:
             raise ValueError(f"invalid value for header {name}: {value!r}")
+        self._append(name, value)
+
+    def _append(self, name: str, value: str) -> None:
+        """Append a header whose name and value the caller has checked: the HTTP parser."""
         key = name.lower()
         self._items.append((name, value))
-        self._values.setdefault(key, []).append(value)
-        self._names.setdefault(key, name)
+        values = self._values.get(key)
+        if values is None:
+            self._values[key] = [value]
+            self._names[key] = name
+        else:
+            values.append(value)
 
     def __delitem__(self, name: str) -> None:
         """Remove every value of a header.

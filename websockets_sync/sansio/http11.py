@@ -217,8 +217,8 @@ def _read_headers(
         count += 1
         if max_num_headers is not None and count > max_num_headers:
             raise SecurityError("too many HTTP headers")
-        name, value = _parse_header_line(line)
-        headers[name] = value
+        # _parse_header_line checked both as strictly as Headers would.
+        headers._append(*_parse_header_line(line))
 
 
 def _parse_header_line(line: bytes) -> tuple[str, str]:
