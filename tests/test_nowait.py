@@ -21,7 +21,15 @@ import pytest
 
 from websockets_sync import connect, idle, protocol, serve
 
-from .utils import MS, accelerator, server_uri, wait_for
+from .utils import (
+    MS,
+    accelerator,
+    build_request,
+    raw_client,
+    read_http_head,
+    server_uri,
+    wait_for,
+)
 
 CALLS = protocol._SocketCalls._fields
 
@@ -264,6 +272,35 @@ def test_reads_after_a_quiet_while_keep_the_gil(
     assert any(name == "recv_into" for name, _ in kept_gil)
 
 
+def test_the_opening_handshake_keeps_the_gil(kept_gil: list[tuple[str, int]]) -> None:
+    """A request already there is read, and the 101 sent, with the calls that keep the GIL."""
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        with raw_client(server) as sock:
+            sock.sendall(build_request())
+            head, _ = read_http_head(sock)
+            assert head.startswith(b"HTTP/1.1 101")
+            wait_for(lambda: ("send", len(head)) in kept_gil, what="the 101 response")
+    assert ("recv_into", protocol._HANDSHAKE_CHUNK) in kept_gil
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.2])
+def test_handshake_requests_in_pieces(pause: float) -> None:
+    """A request longer than the first read, or late, is read on until complete."""
+    cookie = "c" * (2 * protocol._HANDSHAKE_CHUNK)
+    request = build_request(extra=(("Cookie", cookie),))
+    with serve(echo, "127.0.0.1", 0, compression=None, max_line_length=16384) as server:
+        with raw_client(server) as sock:
+            time.sleep(pause)
+            sock.sendall(request[:100])
+            time.sleep(pause)
+            sock.sendall(request[100:])
+            head, _ = read_http_head(sock)
+            assert head.startswith(b"HTTP/1.1 101")
+            wait_for(lambda: server.connections, what="the connection")
+            (handler_side,) = server.connections
+            assert handler_side.request_headers["Cookie"] == cookie
+
+
 class _WrappedSocket(socket.socket):
     """A socket subclass, as an SSL socket is: its methods may do more than the system calls."""
 
@@ -277,8 +314,10 @@ def test_wrapped_sockets_use_their_own_methods(kept_gil: list[tuple[str, int]]) 
             websocket.send(b"x" * 16)
             assert websocket.recv(timeout=5) == b"x" * 16
             calls_by_server = list(kept_gil)
-    # The server's plain socket used them; the client's wrapped one never did.
-    assert calls_by_server == [("send", 16 + 2)]
+    # The server's plain socket used them (the handshake's read and answer,
+    # then the echo); the client's wrapped one never did.
+    assert [name for name, _ in calls_by_server] == ["recv_into", "send", "send"]
+    assert calls_by_server[-1] == ("send", 16 + 2)
 
 
 def test_the_asyncio_facade_keeps_the_gil(kept_gil: list[tuple[str, int]]) -> None:

@@ -76,6 +76,9 @@ _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
 # less than handing the GIL to another thread and waiting to get it back.
 # Larger ones release it, so that other threads run while the kernel copies.
 _KEEPING_GIL_MAX = 16 * 1024
+# A first read of the peer's handshake: a request or response with its
+# headers usually fits; a longer one takes more reads.
+_HANDSHAKE_CHUNK = 4096
 
 # Held, process-wide, while a reader thread turns the bytes it received into
 # events and updates its connection: pure Python work, never any I/O or
@@ -494,15 +497,13 @@ class WebSocketCommonProtocol:
         first recv() reads the socket in its own thread; a reader thread
         starts only if nobody reads for a while (see :meth:`_take_read_turn`).
         """
-        sock.settimeout(None)
+        if sock.gettimeout() is not None:
+            sock.settimeout(None)
         if _IDLE_POLLER:
             # A blocking read gives up after IDLE_AFTER without bytes: see _read_once.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle.receive_timeout())
         self.socket = sock
-        # Small buffers keep the GIL, unless this is a wrapper such as an SSL
-        # socket, whose methods do more than the system calls.
-        if _KEEPING_GIL is not None and type(sock) is socket.socket:
-            self._calls = _KEEPING_GIL
+        self._calls = _socket_calls(sock)
         if self.local_address is None:
             self.local_address = sock.getsockname()
         if self.remote_address is None:
@@ -1018,6 +1019,37 @@ class WebSocketCommonProtocol:
             raise self._close_exc() from None
         self._queue_output()
 
+    # Opening handshake: the server's request or the client's response is
+    # usually all there when the other side reads it, and fits in one segment.
+
+    def _handshake_bytes_ready(self, sock: socket.socket) -> bytes | None:
+        """Read what the peer sent of its handshake without waiting; ``None`` if nothing came.
+
+        Only where the C calls keep the GIL (plain sockets): reading then
+        costs no GIL hand-over. ``b""`` means the peer closed the connection.
+        """
+        calls = _socket_calls(sock)
+        if calls is _RELEASING_GIL:
+            return None
+        buffer = bytearray(_HANDSHAKE_CHUNK)
+        try:
+            size = calls.recv_into(sock, memoryview(buffer))
+        except BlockingIOError:
+            return None
+        del buffer[size:]
+        return bytes(buffer)
+
+    def _send_handshake(self, sock: socket.socket, data: bytes) -> None:
+        """Send a handshake message, keeping the GIL where the socket takes it at once.
+
+        Raises:
+            OSError: The connection broke, or the socket's timeout expired.
+        """
+        calls = _socket_calls(sock)
+        sent = 0 if calls is _RELEASING_GIL else calls.send(sock, data)
+        if sent < len(data):
+            sock.sendall(memoryview(data)[sent:])
+
     def _queue_output(self) -> None:
         """Move the protocol's output to the outgoing buffer (lock held)."""
         for data in self._protocol().data_to_send():
@@ -1372,6 +1404,13 @@ def _close_socket(sock: socket.socket) -> None:
 
 #: The socket's own methods, which release the GIL around each system call.
 _RELEASING_GIL = _SocketCalls(_send_nowait, _recv_into_nowait, _shutdown_socket, _close_socket)
+
+
+def _socket_calls(sock: socket.socket) -> _SocketCalls:
+    """The C calls on plain sockets; the socket's own methods on wrappers such as SSL sockets."""
+    if _KEEPING_GIL is not None and type(sock) is socket.socket:
+        return _KEEPING_GIL
+    return _RELEASING_GIL
 
 
 def _select_keeping_gil() -> _SocketCalls | None:

@@ -44,6 +44,9 @@ __all__ = [
 HTTPResponse = tuple[http.HTTPStatus | int, HeadersLike, bytes]
 
 _HANDSHAKE_READ_SIZE = 65536
+# Connections accepted per wake-up of the accept loop, so that a flood of
+# them never delays its check that the server is closing for long.
+_ACCEPT_BATCH = 64
 # How long a rejected client gets to read our HTTP error before we hang up.
 _REJECT_LINGER = 1.0
 # How often serve_forever() lets the main thread notice Ctrl-C.
@@ -197,7 +200,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             return False
         if self.ws_server is not None and not self.ws_server._upgrading(sock):
             return False  # the server is closing: it dropped the connection
-        sock.sendall(response.serialize())
+        self._send_handshake(sock, response.serialize())
         self.subprotocol = handshake.subprotocol
         self.logger.debug("= connection open")
         protocol = Protocol(
@@ -213,14 +216,16 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self, sock: socket.socket, handshake: ServerHandshake, deadline: float | None
     ) -> Request | None:
         while True:
-            if deadline is None:
-                sock.settimeout(None)
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("timed out waiting for the handshake request")
-                sock.settimeout(remaining)
-            data = sock.recv(_HANDSHAKE_READ_SIZE)
+            data = self._handshake_bytes_ready(sock)
+            if data is None:
+                if deadline is None:
+                    sock.settimeout(None)
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("timed out waiting for the handshake request")
+                    sock.settimeout(remaining)
+                data = sock.recv(_HANDSHAKE_READ_SIZE)
             if not data:
                 handshake.receive_eof()
                 return None
@@ -399,18 +404,30 @@ class WebSocketServer:
         while not self._closing:
             for fd, _ in poller.poll():
                 listener = by_fd.get(fd)
-                if listener is None or self._closing:
-                    continue
-                try:
-                    sock, address = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as exc:
-                    # Out of file descriptors, typically: wait for some to free up.
-                    self.logger.error("accept failed: %s", exc)
-                    time.sleep(0.1)
-                    continue
-                self._start_connection(sock, address)
+                if listener is not None:
+                    self._accept_pending(listener)
+
+    def _accept_pending(self, listener: socket.socket) -> None:
+        """Accept the connections waiting on a listening socket, a batch at most.
+
+        Clients connecting together find the next ones already waiting: each
+        poll of the listener is then worth many connections.
+        """
+        for _ in range(_ACCEPT_BATCH):
+            if self._closing:
+                return
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                # Out of file descriptors, typically: wait for some to free up.
+                self.logger.error("accept failed: %s", exc)
+                time.sleep(0.1)
+                return
+            self._start_connection(sock, address)
 
     def _start_connection(self, sock: socket.socket, address: Any) -> None:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
