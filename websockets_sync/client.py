@@ -95,7 +95,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self.path = request.path
         self.request_headers = request.headers
         _set_deadline(sock, deadline)
-        sock.sendall(request.serialize())
+        self._send_handshake(sock, request.serialize())
         response = self._read_response(sock, handshake, deadline)
         self.response_headers = response.headers
         try:

@@ -216,15 +216,12 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self, sock: socket.socket, handshake: ServerHandshake, deadline: float | None
     ) -> Request | None:
         while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("timed out waiting for the handshake request")
             data = self._handshake_bytes_ready(sock)
             if data is None:
-                if deadline is None:
-                    sock.settimeout(None)
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError("timed out waiting for the handshake request")
-                    sock.settimeout(remaining)
+                sock.settimeout(remaining)
                 data = sock.recv(_HANDSHAKE_READ_SIZE)
             if not data:
                 handshake.receive_eof()
