@@ -61,45 +61,52 @@ check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
     return 0;
 }
 
-/* One send or recv with MSG_DONTWAIT, retried when a signal interrupts it
-   after running the signal handlers, as the socket's methods do. Returns -1
-   with errno set when the call failed, -2 when a signal handler raised. */
+/* The body of send() and recv_into(): check the (sock, buffer) arguments,
+   then one send or recv with MSG_DONTWAIT, retried when a signal interrupts
+   it after running the signal handlers, as the socket's methods do. Returns
+   the byte count; -1 with errno set when the call failed; -2 with a Python
+   exception set (bad arguments, or a signal handler raised). */
 static ssize_t
-transfer(int fd, Py_buffer *buffer, int receiving)
+transfer(const char *name, PyObject *const *args, Py_ssize_t nargs, int receiving)
 {
+    Py_buffer buffer;
     ssize_t done;
+    int fd;
+    int saved_errno;
 
+    if (check_nargs(name, nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+        return -2;
+    }
+    if (PyObject_GetBuffer(args[1], &buffer, receiving ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        return -2;
+    }
     for (;;) {
         if (receiving) {
-            done = recv(fd, buffer->buf, (size_t)buffer->len, MSG_DONTWAIT);
+            done = recv(fd, buffer.buf, (size_t)buffer.len, MSG_DONTWAIT);
         }
         else {
-            done = send(fd, buffer->buf, (size_t)buffer->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            done = send(fd, buffer.buf, (size_t)buffer.len, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         if (done >= 0 || errno != EINTR) {
-            return done;
+            break;
         }
         if (PyErr_CheckSignals() < 0) {
-            return -2;
+            done = -2;
+            break;
         }
     }
+    /* Releasing the buffer may run code that changes errno. */
+    saved_errno = errno;
+    PyBuffer_Release(&buffer);
+    errno = saved_errno;
+    return done;
 }
 
 static PyObject *
 nowait_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer data;
-    ssize_t sent;
-    int fd;
+    ssize_t sent = transfer("send", args, nargs, 0);
 
-    if (check_nargs("send", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    sent = transfer(fd, &data, 0);
-    PyBuffer_Release(&data);
     if (sent == -2) {
         return NULL;
     }
@@ -116,18 +123,8 @@ nowait_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 static PyObject *
 nowait_recv_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer buffer;
-    ssize_t received;
-    int fd;
+    ssize_t received = transfer("recv_into", args, nargs, 1);
 
-    if (check_nargs("recv_into", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &buffer, PyBUF_WRITABLE) < 0) {
-        return NULL;
-    }
-    received = transfer(fd, &buffer, 1);
-    PyBuffer_Release(&buffer);
     if (received == -2) {
         return NULL;
     }
