@@ -1026,7 +1026,9 @@ class WebSocketCommonProtocol:
         """Read what the peer sent of its handshake without waiting; ``None`` if nothing came.
 
         Only where the C calls keep the GIL (plain sockets): reading then
-        costs no GIL hand-over. ``b""`` means the peer closed the connection.
+        costs no GIL hand-over. The socket's own recv_into would poll first
+        on a socket with a timeout, so other sockets go straight to the
+        caller's timed read. ``b""`` means the peer closed the connection.
         """
         calls = _socket_calls(sock)
         if calls is _RELEASING_GIL:
@@ -1045,8 +1047,7 @@ class WebSocketCommonProtocol:
         Raises:
             OSError: The connection broke, or the socket's timeout expired.
         """
-        calls = _socket_calls(sock)
-        sent = 0 if calls is _RELEASING_GIL else calls.send(sock, data)
+        sent = _socket_calls(sock).send(sock, data)
         if sent < len(data):
             sock.sendall(memoryview(data)[sent:])
 
