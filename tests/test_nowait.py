@@ -85,7 +85,7 @@ def test_sends_bytes_like_objects(
     calls: protocol._SocketCalls, pair: tuple[socket.socket, socket.socket], data: Any
 ) -> None:
     left, right = pair
-    assert calls.send(left, data) == 5
+    assert calls.send(left, data, 0) == 5
     assert right.recv(16) == b"hello"
 
 
@@ -97,7 +97,7 @@ def test_send_returns_what_a_full_socket_took(
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     chunk = b"x" * 65536
     total = 0
-    while (sent := calls.send(left, chunk)) > 0:
+    while (sent := calls.send(left, chunk, 0)) > 0:
         assert sent <= len(chunk)
         total += sent
     assert total > 0
@@ -108,6 +108,18 @@ def test_send_returns_what_a_full_socket_took(
     assert received == total
 
 
+def test_send_adds_flags(calls: protocol._SocketCalls) -> None:
+    """Flags are added to MSG_DONTWAIT: MSG_OOB here, which the peer can tell apart."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname()) as left:
+            right, _ = listener.accept()
+            with right:
+                assert calls.send(left, b"u", socket.MSG_OOB) == 1
+                # Delivered during send() on loopback. Without MSG_OOB, this
+                # read fails at once (EINVAL): no urgent byte.
+                assert right.recv(1, socket.MSG_OOB) == b"u"
+
+
 def test_send_to_a_closed_peer_raises_a_connection_error(
     calls: protocol._SocketCalls, pair: tuple[socket.socket, socket.socket]
 ) -> None:
@@ -115,7 +127,7 @@ def test_send_to_a_closed_peer_raises_a_connection_error(
     left, right = pair
     right.close()
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
-        calls.send(left, b"hello")
+        calls.send(left, b"hello", 0)
 
 
 def test_recv_into_reads_what_came(
@@ -183,6 +195,14 @@ def test_c_calls_check_their_arguments(pair: tuple[socket.socket, socket.socket]
         c.send(left)
     with pytest.raises(TypeError):
         c.send(left, "text")
+    with pytest.raises(TypeError):
+        c.send(left, b"hello", 0, 0)
+    with pytest.raises(TypeError):
+        c.send(left, b"hello", "more")
+    with pytest.raises(OverflowError):
+        c.send(left, b"hello", 2**40)
+    with pytest.raises(TypeError):
+        c.recv_into(left, bytearray(16), 0)
     with pytest.raises(AttributeError):
         c.send(None, b"hello")
     with pytest.raises(BufferError):
@@ -206,7 +226,7 @@ def test_a_lingering_close_lets_other_threads_run() -> None:
         with peer:
             # The peer doesn't read: unsent bytes stay queued, and close() waits.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, linger))
-            while c.send(sock, b"x" * 65536):
+            while c.send(sock, b"x" * 65536, 0):
                 pass
             started = time.monotonic()
             closing = threading.Thread(target=c.close, args=(sock,))
@@ -256,6 +276,36 @@ def test_the_closing_handshake_keeps_the_gil(kept_gil: list[tuple[str, int]]) ->
     assert ("shutdown", 0) in kept_gil
     # Both ends' sockets; each is closed right after its connection says closed.
     wait_for(lambda: kept_gil.count(("close", 0)) == 2, what="both sockets closed")
+
+
+def test_the_fin_leaves_with_the_close_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's Close frame is sent with MSG_MORE: its FIN rides in the same segment."""
+    made: list[tuple[object, ...]] = []
+    send, shutdown = protocol._RELEASING_GIL.send, protocol._RELEASING_GIL.shutdown
+
+    def record_send(sock: socket.socket, data: bytes | memoryview, flags: int) -> int:
+        made.append((bytes(data), flags))
+        return send(sock, data, flags)
+
+    def record_shutdown(sock: socket.socket, how: int) -> None:
+        made.append(("shutdown", how))
+        shutdown(sock, how)
+
+    recorder = protocol._RELEASING_GIL._replace(send=record_send, shutdown=record_shutdown)
+    monkeypatch.setattr(protocol, "_KEEPING_GIL", recorder)
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        with connect(server_uri(server), compression=None) as websocket:
+            websocket.send("hello")
+            assert websocket.recv(timeout=5) == "hello"
+            wait_for(lambda: server.connections, what="the connection")
+            (handler_side,) = server.connections
+        handler_side.wait_closed(5)
+    close_frame = b"\x88\x02\x03\xe8"  # the server's, unmasked: code 1000
+    at = made.index((close_frame, socket.MSG_MORE))
+    assert made[at + 1] == ("shutdown", socket.SHUT_WR)
+    # Everything without an EOF behind it goes out at once: both handshake
+    # messages, both messages, the client's Close frame.
+    assert [flags for data, flags in made if data not in (close_frame, "shutdown")] == [0] * 5
 
 
 def test_reads_after_a_quiet_while_keep_the_gil(

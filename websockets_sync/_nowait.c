@@ -25,13 +25,26 @@
 #define MSG_NOSIGNAL 0
 #endif
 
+/* The names of the socket methods called here, interned once: looking a
+   method up by a C string builds a new str object on every call. */
+typedef struct {
+    PyObject *fileno;
+    PyObject *detach;
+} nowait_state;
+
+static nowait_state *
+get_state(PyObject *module)
+{
+    return (nowait_state *)PyModule_GetState(module);
+}
+
 /* The socket's descriptor, read with the GIL held until the call is done:
    a socket closed by another thread can't hand its number over to a new one
    in between. A closed socket's fileno() is -1: fail as the socket does. */
 static int
-socket_fd(PyObject *sock)
+socket_fd(PyObject *module, PyObject *sock)
 {
-    PyObject *number = PyObject_CallMethod(sock, "fileno", NULL);
+    PyObject *number = PyObject_CallMethodNoArgs(sock, get_state(module)->fileno);
     long fd;
 
     if (number == NULL) {
@@ -51,30 +64,62 @@ socket_fd(PyObject *sock)
 }
 
 static int
-check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most)
 {
-    if (nargs != expected) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
-                     nargs);
+    if (nargs < least || nargs > most) {
+        if (least == most) {
+            PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, least,
+                         nargs);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name,
+                         least, most, nargs);
+        }
         return -1;
     }
     return 0;
 }
 
-/* The body of send() and recv_into(): check the (sock, buffer) arguments,
-   then one send or recv with MSG_DONTWAIT, retried when a signal interrupts
-   it after running the signal handlers, as the socket's methods do. Returns
-   the byte count; -1 with errno set when the call failed; -2 with a Python
-   exception set (bad arguments, or a signal handler raised). */
+/* An int argument: send()'s flags, shutdown()'s how. */
+static int
+int_arg(PyObject *arg, const char *what, int *value)
+{
+    long number = PyLong_AsLong(arg);
+
+    if (number == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (number < INT_MIN || number > INT_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s is out of range", what);
+        return -1;
+    }
+    *value = (int)number;
+    return 0;
+}
+
+/* The body of send() and recv_into(): check the (sock, buffer[, flags])
+   arguments, then one send or recv with MSG_DONTWAIT and the flags, retried
+   when a signal interrupts it after running the signal handlers, as the
+   socket's methods do. Returns the byte count; -1 with errno set when the
+   call failed; -2 with a Python exception set (bad arguments, or a signal
+   handler raised). */
 static ssize_t
-transfer(const char *name, PyObject *const *args, Py_ssize_t nargs, int receiving)
+transfer(PyObject *module, const char *name, PyObject *const *args, Py_ssize_t nargs,
+         int receiving)
 {
     Py_buffer buffer;
     ssize_t done;
     int fd;
+    int flags = 0;
     int saved_errno;
 
-    if (check_nargs(name, nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+    if (check_nargs(name, nargs, 2, receiving ? 2 : 3) < 0) {
+        return -2;
+    }
+    if (nargs == 3 && int_arg(args[2], "flags", &flags) < 0) {
+        return -2;
+    }
+    if ((fd = socket_fd(module, args[0])) < 0) {
         return -2;
     }
     if (PyObject_GetBuffer(args[1], &buffer, receiving ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
@@ -85,7 +130,7 @@ transfer(const char *name, PyObject *const *args, Py_ssize_t nargs, int receivin
             done = recv(fd, buffer.buf, (size_t)buffer.len, MSG_DONTWAIT);
         }
         else {
-            done = send(fd, buffer.buf, (size_t)buffer.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            done = send(fd, buffer.buf, (size_t)buffer.len, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         if (done >= 0 || errno != EINTR) {
             break;
@@ -103,9 +148,9 @@ transfer(const char *name, PyObject *const *args, Py_ssize_t nargs, int receivin
 }
 
 static PyObject *
-nowait_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+nowait_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    ssize_t sent = transfer("send", args, nargs, 0);
+    ssize_t sent = transfer(module, "send", args, nargs, 0);
 
     if (sent == -2) {
         return NULL;
@@ -121,9 +166,9 @@ nowait_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 }
 
 static PyObject *
-nowait_recv_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+nowait_recv_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    ssize_t received = transfer("recv_into", args, nargs, 1);
+    ssize_t received = transfer(module, "recv_into", args, nargs, 1);
 
     if (received == -2) {
         return NULL;
@@ -136,23 +181,16 @@ nowait_recv_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
 }
 
 static PyObject *
-nowait_shutdown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+nowait_shutdown(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd;
-    long how;
+    int how;
 
-    if (check_nargs("shutdown", nargs, 2) < 0 || (fd = socket_fd(args[0])) < 0) {
+    if (check_nargs("shutdown", nargs, 2, 2) < 0 || int_arg(args[1], "how", &how) < 0 ||
+        (fd = socket_fd(module, args[0])) < 0) {
         return NULL;
     }
-    how = PyLong_AsLong(args[1]);
-    if (how == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (how < INT_MIN || how > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "how is out of range");
-        return NULL;
-    }
-    if (shutdown(fd, (int)how) < 0) {
+    if (shutdown(fd, how) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;
@@ -173,7 +211,7 @@ close_may_wait(int fd)
 }
 
 static PyObject *
-nowait_close(PyObject *Py_UNUSED(module), PyObject *sock)
+nowait_close(PyObject *module, PyObject *sock)
 {
     PyObject *number;
     long fd;
@@ -181,7 +219,7 @@ nowait_close(PyObject *Py_UNUSED(module), PyObject *sock)
 
     /* detach() marks the socket closed and gives up its descriptor, exactly
        once, so that two threads can't both close it. */
-    number = PyObject_CallMethod(sock, "detach", NULL);
+    number = PyObject_CallMethodNoArgs(sock, get_state(module)->detach);
     if (number == NULL) {
         return NULL;
     }
@@ -212,8 +250,9 @@ nowait_close(PyObject *Py_UNUSED(module), PyObject *sock)
 
 static PyMethodDef nowait_methods[] = {
     {"send", (PyCFunction)(void (*)(void))nowait_send, METH_FASTCALL,
-     "send(sock, data, /)\n--\n\n"
-     "Send what the socket takes now, keeping the GIL; 0 if it is full."},
+     "send(sock, data, flags=0, /)\n--\n\n"
+     "Send what the socket takes now, keeping the GIL; 0 if it is full.\n\n"
+     "flags are added to MSG_DONTWAIT: MSG_MORE, say."},
     {"recv_into", (PyCFunction)(void (*)(void))nowait_recv_into, METH_FASTCALL,
      "recv_into(sock, buffer, /)\n--\n\n"
      "Read what the socket has into buffer, keeping the GIL; BlockingIOError if nothing."},
@@ -226,7 +265,40 @@ static PyMethodDef nowait_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int
+nowait_exec(PyObject *module)
+{
+    nowait_state *state = get_state(module);
+
+    state->fileno = PyUnicode_InternFromString("fileno");
+    state->detach = PyUnicode_InternFromString("detach");
+    return state->fileno == NULL || state->detach == NULL ? -1 : 0;
+}
+
+static int
+nowait_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    Py_VISIT(get_state(module)->fileno);
+    Py_VISIT(get_state(module)->detach);
+    return 0;
+}
+
+static int
+nowait_clear(PyObject *module)
+{
+    Py_CLEAR(get_state(module)->fileno);
+    Py_CLEAR(get_state(module)->detach);
+    return 0;
+}
+
+static void
+nowait_free(void *module)
+{
+    nowait_clear((PyObject *)module);
+}
+
 static PyModuleDef_Slot nowait_slots[] = {
+    {Py_mod_exec, nowait_exec},
 #ifdef Py_mod_multiple_interpreters
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -240,9 +312,12 @@ static struct PyModuleDef nowait_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "websockets_sync._nowait",
     .m_doc = "Non-blocking socket calls that keep the GIL (optional accelerator).",
-    .m_size = 0,
+    .m_size = sizeof(nowait_state),
     .m_methods = nowait_methods,
     .m_slots = nowait_slots,
+    .m_traverse = nowait_traverse,
+    .m_clear = nowait_clear,
+    .m_free = nowait_free,
 };
 
 PyMODINIT_FUNC

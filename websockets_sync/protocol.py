@@ -67,6 +67,8 @@ _PARK_PERIOD = 0.25
 _MSG_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))
 # Reading the rest of a large frame wakes the reader once, not once per segment.
 _MSG_WAITALL = int(getattr(socket, "MSG_WAITALL", 0))
+# A send followed at once by the EOF holds its last segment for the FIN (Linux).
+_MSG_MORE = int(getattr(socket, "MSG_MORE", 0))
 # Idle sockets wait in one poller for the process (see the idle module).
 _IDLE_POLLER = idle.available()
 # Buffers per sendmsg() call: the system's limit on an I/O vector.
@@ -1047,7 +1049,7 @@ class WebSocketCommonProtocol:
         Raises:
             OSError: The connection broke, or the socket's timeout expired.
         """
-        sent = _socket_calls(sock).send(sock, data)
+        sent = _socket_calls(sock).send(sock, data, 0)
         if sent < len(data):
             sock.sendall(memoryview(data)[sent:])
 
@@ -1150,33 +1152,35 @@ class WebSocketCommonProtocol:
             # The common case: one frame.
             return self._write_buffer(sock, batch[0], deadline)
         written = 0
-        for buffers in _split_at_eof(batch):
-            if buffers is None:
-                self._calls.shutdown(sock, socket.SHUT_WR)
-                written += 1
-                continue
+        for buffers, eof in _split_at_eof(batch):
             if len(buffers) == 1:
-                # A frame before the EOF: a Close frame, typically.
+                # A frame before the EOF: a Close frame, typically. With
+                # MSG_MORE, the FIN leaves in the same TCP segment.
                 size = len(buffers[0])
-                sent = self._write_buffer(sock, buffers[0], deadline)
+                sent = self._write_buffer(sock, buffers[0], deadline, _MSG_MORE if eof else 0)
             else:
                 size = sum(map(len, buffers))
-                sent = _send_all(sock, buffers, deadline)
+                sent = _send_all(sock, buffers, deadline) if buffers else 0
             written += sent
             if sent < size:
                 break
+            if eof:
+                self._calls.shutdown(sock, socket.SHUT_WR)
+                written += 1
         return written
 
     def _write_buffer(
-        self, sock: socket.socket, data: bytes | memoryview, deadline: float | None
+        self, sock: socket.socket, data: bytes | memoryview, deadline: float | None, flags: int = 0
     ) -> int:
         """Write one buffer, which the socket usually takes at once; return bytes written.
+
+        ``flags`` apply to the first send, which usually writes it all.
 
         Raises:
             OSError: The connection broke.
         """
         send = self._calls.send if len(data) <= _KEEPING_GIL_MAX else _send_nowait
-        sent = send(sock, data)
+        sent = send(sock, data, flags)
         if sent == len(data):
             return sent
         return sent + _send_all(sock, [memoryview(data)[sent:]], deadline)
@@ -1360,32 +1364,33 @@ def _to_bytes(data: Data | bytearray | memoryview) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
-def _split_at_eof(batch: list[bytes]) -> Iterator[list[bytes] | None]:
-    """Split a batch into runs of buffers to write, and ``None`` for each EOF marker."""
+def _split_at_eof(batch: list[bytes]) -> Iterator[tuple[list[bytes], bool]]:
+    """Split a batch at its EOF markers: runs of buffers to write, each with whether one follows.
+
+    A run before an EOF marker may be empty.
+    """
     start = 0
     for index, data in enumerate(batch):
         if not data:
-            if index > start:
-                yield batch[start:index]
-            yield None
+            yield batch[start:index], True
             start = index + 1
     if start < len(batch):
-        yield batch[start:]
+        yield batch[start:], False
 
 
 class _SocketCalls(NamedTuple):
     """The socket calls of a connection that never block, for small buffers."""
 
-    send: Callable[[socket.socket, bytes | memoryview], int]
+    send: Callable[[socket.socket, bytes | memoryview, int], int]
     recv_into: Callable[[socket.socket, memoryview], int]
     shutdown: Callable[[socket.socket, int], None]
     close: Callable[[socket.socket], None]
 
 
-def _send_nowait(sock: socket.socket, data: bytes | memoryview) -> int:
+def _send_nowait(sock: socket.socket, data: bytes | memoryview, flags: int = 0) -> int:
     """Send what the socket takes now, releasing the GIL meanwhile; 0 if it is full."""
     try:
-        return sock.send(data, _MSG_DONTWAIT)
+        return sock.send(data, _MSG_DONTWAIT | flags)
     except BlockingIOError:
         return 0
 
