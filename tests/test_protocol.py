@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -180,6 +181,32 @@ def test_iteration_raises_on_error_close(face: str) -> None:
                 received.append(message)
         assert received == ["one"]
         assert info.value.code == 1011 and info.value.reason == "oops"
+
+
+def test_close_once_closed_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual end of a handler: its loop ended with the connection, then close()."""
+    with connection_pair("sync") as pair:
+        pair.client.close()
+        assert list(pair.server_side) == []
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                pair.server_side, "_start_closing", lambda *args: pytest.fail("closing again")
+            )
+            pair.server_side.close()
+            pair.server_side.close(1011)
+
+
+def test_the_close_is_logged_at_debug_level(caplog: pytest.LogCaptureFixture, face: str) -> None:
+    with connection_pair(face) as pair:
+        # Turned on after the opening: checked at every use, never cached.
+        caplog.set_level(logging.DEBUG, logger="websockets_sync")
+        pair.client.close()
+        pair.server_side.wait_closed(5)
+    closed = [r.getMessage() for r in caplog.records if "= connection closed" in r.getMessage()]
+    assert len(closed) == 2  # one per side
+    assert all("1000 (OK)" in message for message in closed)
+    # Frames too, at the same level.
+    assert any("< CLOSE 1000 (OK)" in r.getMessage() for r in caplog.records)
 
 
 def test_messages_received_before_close_are_all_delivered(face: str) -> None:

@@ -112,6 +112,12 @@ class PongWaiter(concurrent.futures.Future[float]):
 class _ConnectionLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """Prefixes every record with the connection's short id."""
 
+    def __init__(self, logger: logging.Logger, extra: dict[str, object]) -> None:
+        super().__init__(logger, extra)
+        # The logger's own method: the adapter's adds a Python call to every
+        # check that guards a debug message on the hot paths.
+        self.isEnabledFor = logger.isEnabledFor  # type: ignore[method-assign]
+
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         return f"[{self.extra['id']}] {msg}", kwargs  # type: ignore[index]
 
@@ -277,6 +283,13 @@ class WebSocketCommonProtocol:
             ConnectionClosed: The connection is closed and no message is left.
             TimeoutError: No message within ``timeout`` seconds.
         """
+        message = self._receive(timeout)
+        if isinstance(message, ConnectionClosed):
+            raise message
+        return message
+
+    def _receive(self, timeout: float | None) -> Data | ConnectionClosed:
+        """The next message, or the exception that tells why there won't be any."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
@@ -284,7 +297,7 @@ class WebSocketCommonProtocol:
                 if message is not None:
                     return message
                 if self._closed.is_set():
-                    raise self._close_exc()
+                    return self._close_exc()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out waiting for a message")
@@ -320,10 +333,15 @@ class WebSocketCommonProtocol:
             ConnectionClosedError: The connection closed with an error.
         """
         while True:
-            try:
-                yield self.recv()
-            except ConnectionClosedOK:
-                return
+            # Not recv(): raising ConnectionClosedOK only to catch it here
+            # would cost thousands of connections closing together a few
+            # percent of their CPU time.
+            message = self._receive(None)
+            if isinstance(message, ConnectionClosed):
+                if isinstance(message, ConnectionClosedOK):
+                    return
+                raise message
+            yield message
 
     def add_waker(self, waker: Callable[[], None], *, close_only: bool = False) -> None:
         """Call ``waker`` once, from the reader thread, at the next message or at the close.
@@ -439,6 +457,9 @@ class WebSocketCommonProtocol:
         Raises:
             ProtocolError: ``code`` may not be sent on the wire.
         """
+        if self._closed.is_set():
+            # Nothing left to do: the usual case, once a handler's loop is over.
+            return
         target = self._start_closing(code, reason)
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             self._flush(target, self.close_timeout)
@@ -933,7 +954,6 @@ class WebSocketCommonProtocol:
                 if timer is not None:
                     timer.cancel()
             self._pending.clear()
-            exc = protocol.close_exc
             pings, self._pings = self._pings, {}
             wakers = self._wakers + self._close_wakers
             self._wakers, self._close_wakers = [], []
@@ -941,11 +961,14 @@ class WebSocketCommonProtocol:
             self._reader_resume.notify_all()
             self._write_done.notify_all()
         self._calls.close(sock)
-        for waiter, _ in pings.values():
-            if not waiter.done():
-                waiter.set_exception(exc)
+        if pings:
+            exc = protocol.close_exc
+            for waiter, _ in pings.values():
+                if not waiter.done():
+                    waiter.set_exception(exc)
         _call_all(wakers)
-        self.logger.debug("= connection closed: %s", exc)
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("= connection closed: %s", protocol.close_exc)
 
     # Writing: one outgoing buffer, one writer at a time.
 
