@@ -46,9 +46,9 @@ from .defaults import (
 )
 from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
 from .lazy_sync import LazyCondition, LazyEvent
-from .sansio.frames import CloseCode, Frame, Opcode
+from .sansio.frames import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, CloseCode, Frame, Opcode
 from .sansio.headers import Headers
-from .sansio.protocol import Failure, Protocol, State
+from .sansio.protocol import OPEN, Failure, Protocol, State
 from .scheduler import TimerHandle, call_later
 
 __all__ = ["Data", "FragmentWriter", "PongWaiter", "WebSocketCommonProtocol"]
@@ -245,7 +245,7 @@ class WebSocketCommonProtocol:
     @property
     def open(self) -> bool:
         """Whether messages can be sent: the connection is open and not closing."""
-        return self.protocol is not None and self.protocol.state is State.OPEN
+        return self.protocol is not None and self.protocol.state is OPEN
 
     @property
     def closed(self) -> bool:
@@ -478,7 +478,7 @@ class WebSocketCommonProtocol:
         """Queue a Close frame if the connection is open; return the flush target."""
         with self._lock:
             protocol = self.protocol
-            if protocol is not None and protocol.state is State.OPEN:
+            if protocol is not None and protocol.state is OPEN:
                 if self._failure is not None:
                     # A protocol error is pending behind queued messages: the
                     # application is done with them, so fail with its code.
@@ -641,7 +641,7 @@ class WebSocketCommonProtocol:
         protocol = self.protocol
         return (
             protocol is not None
-            and protocol.state is State.OPEN
+            and protocol.state is OPEN
             and not self._pings
             and not self._reader_wanted
             and not self._aborted
@@ -839,7 +839,7 @@ class WebSocketCommonProtocol:
             return False
         protocol = self._protocol()
         return (
-            protocol.state is State.OPEN
+            protocol.state is OPEN
             # After an error nothing more is parsed: read on, to see the TCP
             # connection close.
             and protocol.parser_exc is None
@@ -854,7 +854,7 @@ class WebSocketCommonProtocol:
         """
         # While closing, a peer that doesn't read our Close frame is dropped
         # after close_timeout, like one that doesn't answer it.
-        closing = self._protocol().state is not State.OPEN
+        closing = self._protocol().state is not OPEN
         self._flush(target, self.close_timeout if closing else None, ignore_errors=True)
 
     def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
@@ -863,7 +863,7 @@ class WebSocketCommonProtocol:
         queued = False
         for event in events:
             if type(event) is str or type(event) is bytes:
-                if protocol.state is not State.OPEN and self._closing_and_full():
+                if protocol.state is not OPEN and self._closing_and_full():
                     # The application started closing and stopped reading, but
                     # the reader must go on to receive the Close frame.
                     self.logger.debug("! dropped a message received while closing")
@@ -871,9 +871,9 @@ class WebSocketCommonProtocol:
                     self._messages.append(event)
                     queued = True
             elif isinstance(event, Frame):
-                if event.opcode is Opcode.PONG:
+                if event.opcode is OP_PONG:
                     self._acknowledge_pings(event.data)
-                elif event.opcode is Opcode.CLOSE and self.is_client:
+                elif event.opcode is OP_CLOSE and self.is_client:
                     # Wait for the server to close the TCP connection, not forever.
                     # A server closes it itself right after answering.
                     self._arm_close_timer()
@@ -891,7 +891,7 @@ class WebSocketCommonProtocol:
         """Whether we sent a Close frame, await the answer, and the queue is full."""
         protocol = self._protocol()
         return (
-            protocol.state is not State.OPEN
+            protocol.state is not OPEN
             and protocol.close_rcvd is None
             and self.max_queue is not None
             and len(self._messages) >= self.max_queue
@@ -999,7 +999,7 @@ class WebSocketCommonProtocol:
             protocol = self._protocol()
             if not first:
                 self._call_sansio(protocol.send_continuation, data, fin)
-            elif opcode is Opcode.TEXT:
+            elif opcode is OP_TEXT:
                 self._call_sansio(protocol.send_text, data, fin)
             else:
                 self._call_sansio(protocol.send_binary, data, fin)
@@ -1286,7 +1286,7 @@ class WebSocketCommonProtocol:
         """Timer callback: send a ping and expect its pong within ping_timeout."""
         with self._lock:
             protocol = self._protocol()
-            if protocol.state is not State.OPEN:
+            if protocol.state is not OPEN:
                 return
             payload = os.urandom(4)
             protocol.send_ping(payload)
@@ -1303,7 +1303,7 @@ class WebSocketCommonProtocol:
     def _keepalive_timeout(self) -> None:
         with self._lock:
             self._pong_timer = None
-            if self._protocol().state is State.OPEN:
+            if self._protocol().state is OPEN:
                 self.logger.info("! keepalive ping timeout; failing the connection")
                 self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
                 self._flush_locked_nowait()
@@ -1349,12 +1349,12 @@ class FragmentWriter:
         """
         if self._opcode is None:
             if isinstance(fragment, str):
-                self._opcode = Opcode.TEXT
+                self._opcode = OP_TEXT
             elif isinstance(fragment, (bytes, bytearray, memoryview)):
-                self._opcode = Opcode.BINARY
+                self._opcode = OP_BINARY
             else:
                 raise TypeError("iterable must contain str or bytes-like objects")
-        if self._opcode is Opcode.TEXT:
+        if self._opcode is OP_TEXT:
             if not isinstance(fragment, str):
                 raise TypeError("iterable must contain only str")
             data: bytes | bytearray | memoryview = fragment.encode()

@@ -44,6 +44,13 @@ class Opcode(enum.IntEnum):
     PONG = 0xA
 
 
+# The opcodes as module globals, for code that runs for every frame: on
+# Python 3.11, reading Opcode.TEXT goes through EnumType.__getattr__, about
+# fifteen times slower than a global name.
+OP_CONT, OP_TEXT, OP_BINARY = Opcode.CONT, Opcode.TEXT, Opcode.BINARY
+OP_CLOSE, OP_PING, OP_PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
+
+
 DATA_OPCODES = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
 CTRL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 

@@ -26,6 +26,12 @@ from ..exceptions import (
 from .extensions.base import Extension
 from .frames import (
     OK_CLOSE_CODES,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
     Close,
     CloseCode,
     Frame,
@@ -59,6 +65,11 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+
+# As module globals, for code that runs for every frame (see OP_TEXT in .frames).
+OPEN, CLOSING, CLOSED = State.OPEN, State.CLOSING, State.CLOSED
+SERVER, CLIENT = Side.SERVER, Side.CLIENT
 
 
 @dataclass(slots=True, frozen=True)
@@ -130,7 +141,7 @@ class Protocol:
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self.side = side
-        self.state = State.OPEN
+        self.state: State = OPEN
         self.max_size = max_size
         self.extensions = list(extensions)
         self.logger = _logger if logger is None else logger
@@ -146,8 +157,8 @@ class Protocol:
         #: Whether the TCP connection has been half-closed by the peer.
         self.eof_received = False
 
-        self._mask = side is Side.CLIENT
-        self._masked_mask_bit = 0x80 if side is Side.SERVER else 0
+        self._mask = side is CLIENT
+        self._masked_mask_bit = 0x80 if side is SERVER else 0
         self._buffer = bytearray()
         self._events: list[Event] = []
         self._output: list[bytes] = []
@@ -235,7 +246,7 @@ class Protocol:
     def receive_eof(self) -> None:
         """Record that the peer closed its side of the TCP connection."""
         self.eof_received = True
-        self.state = State.CLOSED
+        self.state = CLOSED
         self._discarding = True
         self._large = None
         self._buffer.clear()
@@ -259,7 +270,7 @@ class Protocol:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is still in progress.
         """
-        self._send_data_frame(Opcode.TEXT, data, fin)
+        self._send_data_frame(OP_TEXT, data, fin)
 
     def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
         """Send a binary frame.
@@ -268,7 +279,7 @@ class Protocol:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is still in progress.
         """
-        self._send_data_frame(Opcode.BINARY, data, fin)
+        self._send_data_frame(OP_BINARY, data, fin)
 
     def send_continuation(self, data: bytes | bytearray | memoryview, fin: bool) -> None:
         """Send the next fragment of the outgoing message.
@@ -281,7 +292,7 @@ class Protocol:
         if not self._out_fragmented:
             raise ProtocolError("unexpected continuation frame")
         self._out_fragmented = not fin
-        self._send_frame(Frame(Opcode.CONT, data, fin))  # type: ignore[arg-type]
+        self._send_frame(Frame(OP_CONT, data, fin))  # type: ignore[arg-type]
 
     def send_ping(self, data: bytes) -> None:
         """Send a Ping frame, at most 125 bytes.
@@ -292,7 +303,7 @@ class Protocol:
         """
         self._check_open()
         _check_control_payload(data)
-        self._send_frame(Frame(Opcode.PING, data))
+        self._send_frame(Frame(OP_PING, data))
 
     def send_pong(self, data: bytes) -> None:
         """Send a Pong frame, at most 125 bytes.
@@ -303,7 +314,7 @@ class Protocol:
         """
         self._check_open()
         _check_control_payload(data)
-        self._send_frame(Frame(Opcode.PONG, data))
+        self._send_frame(Frame(OP_PONG, data))
 
     def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (RFC 6455 §7.1.2).
@@ -318,8 +329,8 @@ class Protocol:
         if len(payload) > 125:
             raise ProtocolError("close reason is longer than 123 bytes")
         self.close_sent = close
-        self.state = State.CLOSING
-        self._send_frame(Frame(Opcode.CLOSE, payload))
+        self.state = CLOSING
+        self._send_frame(Frame(OP_CLOSE, payload))
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (RFC 6455 §7.1.7): Close frame if possible, then EOF.
@@ -330,14 +341,14 @@ class Protocol:
         Raises:
             ProtocolError: The code may not be sent; nothing changes then.
         """
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             # State OPEN means no Close frame was received: close_rcvd_then_sent stays None.
             close = Close(code, _truncate(reason))
             payload = close.serialize()  # validate the code before changing any state
             self.close_sent = close
-            self.state = State.CLOSING
-            self._send_frame(Frame(Opcode.CLOSE, payload))
-        if self.state is not State.CLOSED:
+            self.state = CLOSING
+            self._send_frame(Frame(OP_CLOSE, payload))
+        if self.state is not CLOSED:
             self._send_eof()
         self._discarding = True
         self._buffer.clear()
@@ -347,14 +358,14 @@ class Protocol:
     @property
     def close_code(self) -> int | None:
         """The code received, 1006 if the connection closed without one, else ``None``."""
-        if self.state is not State.CLOSED:
+        if self.state is not CLOSED:
             return None
         return CloseCode.ABNORMAL_CLOSURE if self.close_rcvd is None else self.close_rcvd.code
 
     @property
     def close_reason(self) -> str | None:
         """The reason received, ``""`` if none, ``None`` while not closed."""
-        if self.state is not State.CLOSED:
+        if self.state is not CLOSED:
             return None
         return "" if self.close_rcvd is None else self.close_rcvd.reason
 
@@ -378,7 +389,7 @@ class Protocol:
     # Internals: sending.
 
     def _check_open(self) -> None:
-        if self.state is not State.OPEN:
+        if self.state is not OPEN:
             raise InvalidState(f"connection is {self.state.name.lower()}")
 
     def _send_data_frame(
@@ -551,11 +562,11 @@ class Protocol:
             self._receive_fragment(_OPCODES[opcode], payload, bool(fin))
 
     def _receive_fragment(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
-        if opcode is not Opcode.CONT:
+        if opcode is not OP_CONT:
             self._in_opcode = opcode
             self._in_parts = []
             self._in_size = 0
-            self._in_decoder = _UTF8Decoder() if opcode is Opcode.TEXT else None
+            self._in_decoder = _UTF8Decoder() if opcode is OP_TEXT else None
         self._in_size += len(payload)
         if self.max_size is not None and self._in_size > self.max_size:
             raise PayloadTooBig(f"message exceeds limit of {self.max_size} bytes")
@@ -578,12 +589,12 @@ class Protocol:
             self._events.append(message)
 
     def _receive_control_frame(self, opcode: Opcode, payload: bytes) -> None:
-        if opcode is Opcode.PING:
+        if opcode is OP_PING:
             # RFC 6455 §5.5.2: answer with a Pong carrying the same data,
             # unless a Close frame was already sent.
-            if self.state is State.OPEN:
-                self._send_frame(Frame(Opcode.PONG, payload))
-        elif opcode is Opcode.CLOSE:
+            if self.state is OPEN:
+                self._send_frame(Frame(OP_PONG, payload))
+        elif opcode is OP_CLOSE:
             self._receive_close(Close.parse(payload))
         self._events.append(Frame(opcode, payload))
 
@@ -592,16 +603,16 @@ class Protocol:
         # fragmented message before it is dropped, and nothing after it is read.
         self.close_rcvd = close
         self._discarding = True
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             self.close_sent = close
             self.close_rcvd_then_sent = True
-            self.state = State.CLOSING
-            self._send_frame(Frame(Opcode.CLOSE, close.serialize()))
+            self.state = CLOSING
+            self._send_frame(Frame(OP_CLOSE, close.serialize()))
         else:
             # Only send_close() leaves the state CLOSING with parsing still on.
             self.close_rcvd_then_sent = False
         # RFC 6455 §7.1.1: the server closes the TCP connection first.
-        if self.side is Side.SERVER:
+        if self.side is SERVER:
             self._send_eof()
 
     def _send_eof(self) -> None:

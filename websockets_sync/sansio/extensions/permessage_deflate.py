@@ -25,7 +25,7 @@ from ...exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from ..frames import CTRL_OPCODES, Frame, Opcode
+from ..frames import CTRL_OPCODES, OP_CONT, Frame
 from .base import ClientExtensionFactory, Extension, ExtensionParameter, ServerExtensionFactory
 
 __all__ = [
@@ -157,7 +157,7 @@ class PerMessageDeflate(Extension):
             # RFC 7692 §6.1: control frames are never compressed; RSV1 on one
             # is left for the state machine to reject.
             return frame
-        if frame.opcode is Opcode.CONT:
+        if frame.opcode is OP_CONT:
             # RFC 7692 §6.1: the "Per-Message Compressed" bit is set on the
             # first frame of a message only.
             if frame.rsv1:
@@ -232,7 +232,7 @@ class PerMessageDeflate(Extension):
             if self.local_no_context_takeover:
                 self._encoder = None
         return Frame(
-            frame.opcode, data, frame.fin, frame.opcode is not Opcode.CONT, frame.rsv2, frame.rsv3
+            frame.opcode, data, frame.fin, frame.opcode is not OP_CONT, frame.rsv2, frame.rsv3
         )
 
 
