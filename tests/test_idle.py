@@ -184,6 +184,90 @@ def test_after_an_overrun_turns_flow_again(pairs: Any, monkeypatch: pytest.Monke
         thread.join(5)
 
 
+def test_a_socket_waits_again_after_waking(pairs: Any) -> None:
+    """A woken socket stays registered, disarmed: waiting again re-arms it."""
+    reader, writer = socket_pair(pairs)
+    for data in (b"one", b"two"):
+        thread, received = read_when_readable(reader)
+        writer.send(data)
+        thread.join(5)
+        assert received == [data]
+        # Still registered, so the poller made no epoll_ctl call for it.
+        epoll = idle._poller._epoll
+        if epoll is not None:
+            with pytest.raises(FileExistsError):
+                epoll.register(reader.fileno(), 0)
+
+
+def test_a_closed_socket_leaves_the_poller(pairs: Any) -> None:
+    """Closing a socket drops its registration: a new one may get the same number."""
+    reader, writer = socket_pair(pairs)
+    thread, _ = read_when_readable(reader)
+    writer.send(b"x")
+    thread.join(5)
+    number = reader.fileno()
+    reader.close()
+    fresh, fresh_writer = socket_pair(pairs)
+    assert fresh.fileno() == number
+    thread, received = read_when_readable(fresh)
+    fresh_writer.send(b"new")
+    thread.join(5)
+    assert received == [b"new"]
+
+
+def test_the_poller_rests_while_threads_await_their_turns(
+    pairs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events that come while many threads wait for turns aren't collected one by one.
+
+    Collecting them as they come would take the GIL from the threads at
+    every event: thousands of times a second when every client closes.
+    """
+    polls = 0
+    real_epoll = idle.select.epoll
+
+    class CountingEpoll:
+        def __init__(self) -> None:
+            self._epoll = real_epoll()
+
+        def poll(self, timeout: float = -1) -> list[tuple[int, int]]:
+            nonlocal polls
+            polls += 1
+            return self._epoll.poll(timeout)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._epoll, name)
+
+    wait_for(lambda: idle._poller._thread is None, what="the poller thread to exit")
+    monkeypatch.setattr(idle.select, "epoll", CountingEpoll)
+    count = idle._REFILL_AT * 3
+    sockets = [socket_pair(pairs) for _ in range(count * 2)]
+    done: list[int] = []
+
+    def wait(reader: socket.socket) -> None:
+        with idle.turn_when_readable(reader):
+            reader.recv(10)
+            time.sleep(2 * MS)
+        done.append(1)
+
+    threads = [threading.Thread(target=wait, args=(reader,)) for reader, _ in sockets]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(idle._poller._watched) == len(sockets), what="every socket watched")
+    first, second = sockets[:count], sockets[count:]
+    for _, writer in first:
+        writer.send(b"x")
+    wait_for(lambda: len(idle._poller._ready) > idle._REFILL_AT, what="threads awaiting turns")
+    before = polls
+    for _, writer in second:  # one by one, while turns go on
+        writer.send(b"x")
+        time.sleep(MS / 2)
+    for thread in threads:
+        thread.join(10)
+    assert len(done) == len(sockets)
+    assert polls - before < count / 2
+
+
 @pytest.mark.parametrize("state", ["watched", "ready", "woken"])
 def test_an_interrupted_waiter_leaves_no_trace(
     state: str, pairs: Any, monkeypatch: pytest.MonkeyPatch

@@ -13,6 +13,9 @@ every such socket with one ``epoll`` and wakes their threads one at a time:
 the next one when the previous one has read and parsed what came, or after
 :data:`TURN_LIMIT` if that takes longer (a peer that doesn't read our answer,
 say), so that one slow connection never holds up the others for long.
+While many threads await their turns, the poller collects no more events:
+they wait in the kernel until few threads are left, instead of waking the
+poller, and taking the GIL from the threads, one or two at a time.
 
 The thread starts with the first idle socket and exits soon after the last
 one. Where ``epoll`` doesn't exist, sockets aren't handed over: threads wait
@@ -46,6 +49,10 @@ TURN_LIMIT = 0.01
 # that the process is back to its resting threads soon after they all close.
 # Starting the thread again costs about 100 µs.
 _LINGER = 0.05
+
+# How few threads may await their turns before the poller collects more
+# events: enough to keep turns going while it gets the GIL to do so.
+_REFILL_AT = 16
 
 _EPOLL_EVENTS = (
     getattr(select, "EPOLLIN", 0)
@@ -95,6 +102,11 @@ class _Poller:
         # from this set: it goes on, but no longer holds the others up.
         self._holders: set[_Waiter] = set()
         self._turns_given = 0  # ever: the poller's measure of progress
+        # Released to wake the poller thread while it rests (``_resting``)
+        # because enough threads await their turns.
+        self._refill = threading.Lock()
+        self._refill.acquire()
+        self._resting = False
 
     @contextlib.contextmanager
     def turn_when_readable(self, sock: socket.socket) -> Iterator[None]:
@@ -103,7 +115,9 @@ class _Poller:
         with self._lock:
             if self._epoll is None:
                 self._epoll = select.epoll()
-            self._epoll.register(waiter.fd, _EPOLL_EVENTS)
+            epoll = self._epoll
+            # Watched before it's armed, so that the poller knows whose event
+            # comes, and doesn't exit meanwhile.
             self._watched[waiter.fd] = waiter
             if self._thread is None:
                 # Each idle thread sleeps on a lock of its own.
@@ -112,6 +126,14 @@ class _Poller:
                     target=self._run, name="websockets_sync-idle", daemon=True
                 )
                 self._thread.start()
+        try:
+            # Outside the lock: epoll_ctl releases the GIL, and threads that
+            # need the lock to end their turns would queue behind it.
+            _arm(epoll, waiter.fd)
+        except BaseException:
+            with self._lock:
+                self._forget(waiter)
+            raise
         try:
             waiter.wake.acquire()
         except BaseException:
@@ -148,6 +170,9 @@ class _Poller:
             self._holders.add(waiter)
             self._turns_given += 1
             waiter.wake.release()
+            if self._resting and len(self._ready) <= _REFILL_AT:
+                self._resting = False
+                self._refill.release()
 
     def _run(self) -> None:
         epoll = self._epoll
@@ -156,6 +181,7 @@ class _Poller:
         progress_at = 0.0
         lingered = False
         while True:
+            rest = False
             with self._lock:
                 now = time.monotonic()
                 if self._turns_given != seen:
@@ -167,6 +193,10 @@ class _Poller:
                     seen, progress_at = self._turns_given, now
                 if self._ready:
                     timeout = progress_at + TURN_LIMIT - now
+                    # Enough threads await their turns: leave the GIL to them
+                    # rather than collect events as they come in, one or two
+                    # at a time, until few are left or a turn overruns.
+                    rest = self._resting = len(self._ready) > _REFILL_AT
                 elif self._watched:
                     # Not forever: an interrupted waiter may withdraw the last socket.
                     timeout, lingered = _LINGER, False
@@ -178,6 +208,12 @@ class _Poller:
                     return
                 else:
                     timeout, lingered = _LINGER, True
+            if rest:
+                self._refill.acquire(timeout=timeout)
+                with self._lock:
+                    self._resting = False
+                    self._refill.acquire(blocking=False)  # locked again, either way
+                continue
             events = epoll.poll(timeout)
             if events:
                 with self._lock:
@@ -185,9 +221,8 @@ class _Poller:
                         waiter = self._watched.pop(fd, None)
                         if waiter is None:  # pragma: no cover - withdrawn meanwhile
                             continue
-                        # One-shot: the fd is disarmed; drop it altogether.
-                        with contextlib.suppress(OSError):
-                            epoll.unregister(fd)
+                        # One-shot: the fd is disarmed, and stays registered
+                        # until the socket closes or waits here again (_arm).
                         waiter.state = "ready"
                         self._ready.append(waiter)
                     self._give_turns()
@@ -203,6 +238,22 @@ class _Poller:
         self._watched.clear()
         self._ready.clear()
         self._holders.clear()
+        self._refill = threading.Lock()
+        self._refill.acquire()
+        self._resting = False
+
+
+def _arm(epoll: select.epoll, fd: int) -> None:
+    """Watch ``fd`` for one event.
+
+    A socket woken once stays registered, disarmed, until it's closed: waking
+    it again re-arms it. That saves an ``epoll_ctl`` per wakeup, in the
+    poller thread, while thousands of sockets wake together.
+    """
+    try:
+        epoll.register(fd, _EPOLL_EVENTS)
+    except FileExistsError:
+        epoll.modify(fd, _EPOLL_EVENTS)
 
 
 _poller = _Poller()
