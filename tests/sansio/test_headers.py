@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from websockets_sync.exceptions import InvalidHeaderFormat, InvalidHeaderValue
@@ -20,6 +22,15 @@ from websockets_sync.sansio.headers import (
 )
 
 # Headers
+
+
+def test_values_leave_the_garbage_collector_alone() -> None:
+    """Only the list of items stays tracked: servers hold headers by the thousand."""
+    headers = Headers([("Host", "example.com"), ("Accept", "a"), ("accept", "b")])
+    gc.collect()
+    assert not gc.is_tracked(headers._values)
+    assert not any(gc.is_tracked(values) for values in headers._values.values())
+    assert headers.get_all("ACCEPT") == ["a", "b"]
 
 
 def test_getitem_is_case_insensitive() -> None:

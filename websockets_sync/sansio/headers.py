@@ -95,8 +95,10 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         # Every (name, value) pair, in order, with the original case.
         self._items: list[tuple[str, str]] = []
-        # Lower-case name -> values, in order.
-        self._values: dict[str, list[str]] = {}
+        # Lower-case name -> values, in order. Tuples: a server holds the
+        # headers of every open connection, and the garbage collector stops
+        # tracking tuples of strings, and then a dict of them, at all.
+        self._values: dict[str, tuple[str, ...]] = {}
         # Lower-case name -> name as first seen.
         self._names: dict[str, str] = {}
         self.update(*args, **kwargs)
@@ -135,10 +137,10 @@ class Headers(MutableMapping[str, str]):
         self._items.append((name, value))
         values = self._values.get(key)
         if values is None:
-            self._values[key] = [value]
+            self._values[key] = (value,)
             self._names[key] = name
         else:
-            values.append(value)
+            self._values[key] = (*values, value)
 
     def __delitem__(self, name: str) -> None:
         """Remove every value of a header.
