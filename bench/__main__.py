@@ -93,6 +93,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         settings.duration = 0.15
         settings.warmup = 0.03
         settings.idle_connections = 300
+        settings.idle_repeats = 1
     settings.cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
     for option, attribute in [
         ("sizes", "sizes"),

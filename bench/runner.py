@@ -73,8 +73,10 @@ class Settings:
     compression_sizes: tuple[int, ...] = (1024, 65536)
     #: Connections held by each server in the "idle" scenario.
     idle_connections: int = 10_000
-    #: Samples of the "idle" scenario, per server.
-    idle_repeats: int = 1
+    #: Samples of the "idle" scenario, per server, each in a fresh process;
+    #: the table shows their median (a release is one measurement of a few
+    #: seconds, on a machine whose speed varies by a third from minute to minute).
+    idle_repeats: int = 3
     #: Implementations to measure; empty for all.
     implementations: frozenset[str] = frozenset()
     #: Where workers' logs go while they run (kept on failure).
