@@ -297,8 +297,8 @@ def test_an_interrupted_waiter_leaves_no_trace(
 
     original = idle._Waiter.__init__
 
-    def init(self: Any, fd: int) -> None:
-        original(self, fd)
+    def init(self: Any, poller: Any, fd: int) -> None:
+        original(self, poller, fd)
         self.wake = FakeWake()
 
     monkeypatch.setattr(idle._Waiter, "__init__", init)

@@ -33,7 +33,6 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 from .futex_hash import use_global_futex_hash
 
@@ -77,15 +76,27 @@ def receive_timeout() -> bytes:
 
 
 class _Waiter:
-    """A thread waiting for its socket to be readable, and then for its turn."""
+    """A thread waiting for its socket to be readable, and then for its turn.
 
-    __slots__ = ("fd", "state", "wake")
+    Entering it waits; the ``with`` block is the turn. A plain class, not a
+    generator: thousands of threads go through one each when every client
+    closes at once.
+    """
 
-    def __init__(self, fd: int) -> None:
+    __slots__ = ("fd", "poller", "state", "wake")
+
+    def __init__(self, poller: _Poller, fd: int) -> None:
+        self.poller = poller
         self.fd = fd
         self.state = "watched"  # then "ready" (readable, awaits its turn), then "woken"
         self.wake = threading.Lock()
         self.wake.acquire()
+
+    def __enter__(self) -> None:
+        self.poller._wait(self)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.poller._end_turn(self)
 
 
 class _Poller:
@@ -108,10 +119,12 @@ class _Poller:
         self._refill.acquire()
         self._resting = False
 
-    @contextlib.contextmanager
-    def turn_when_readable(self, sock: socket.socket) -> Iterator[None]:
+    def turn_when_readable(self, sock: socket.socket) -> _Waiter:
         """Wait until ``sock`` is readable and it's this thread's turn; hold it meanwhile."""
-        waiter = _Waiter(sock.fileno())
+        return _Waiter(self, sock.fileno())
+
+    def _wait(self, waiter: _Waiter) -> None:
+        """Watch the waiter's socket, then sleep until it is readable and its turn comes."""
         with self._lock:
             if self._epoll is None:
                 self._epoll = select.epoll()
@@ -141,12 +154,12 @@ class _Poller:
             with self._lock:
                 self._forget(waiter)
             raise
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders.discard(waiter)
-                self._give_turns()
+
+    def _end_turn(self, waiter: _Waiter) -> None:
+        """The waiter's turn is over: wake the next thread."""
+        with self._lock:
+            self._holders.discard(waiter)
+            self._give_turns()
 
     def _forget(self, waiter: _Waiter) -> None:
         """Withdraw an interrupted waiter, wherever it got to (lock held)."""
