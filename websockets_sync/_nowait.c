@@ -38,21 +38,30 @@ get_state(PyObject *module)
     return (nowait_state *)PyModule_GetState(module);
 }
 
+/* Call a method of sock that returns a descriptor number, fileno() or
+   detach(). Returns 0 with *fd set, or -1 with an exception set. */
+static int
+call_for_fd(PyObject *sock, PyObject *method, long *fd)
+{
+    PyObject *number = PyObject_CallMethodNoArgs(sock, method);
+
+    if (number == NULL) {
+        return -1;
+    }
+    *fd = PyLong_AsLong(number);
+    Py_DECREF(number);
+    return *fd == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 /* The socket's descriptor, read with the GIL held until the call is done:
    a socket closed by another thread can't hand its number over to a new one
    in between. A closed socket's fileno() is -1: fail as the socket does. */
 static int
 socket_fd(PyObject *module, PyObject *sock)
 {
-    PyObject *number = PyObject_CallMethodNoArgs(sock, get_state(module)->fileno);
     long fd;
 
-    if (number == NULL) {
-        return -1;
-    }
-    fd = PyLong_AsLong(number);
-    Py_DECREF(number);
-    if (fd == -1 && PyErr_Occurred()) {
+    if (call_for_fd(sock, get_state(module)->fileno, &fd) < 0) {
         return -1;
     }
     if (fd < 0 || fd > INT_MAX) {
@@ -97,13 +106,12 @@ int_arg(PyObject *arg, const char *what, int *value)
     return 0;
 }
 
-/* The body of send() and recv_into(): check the (sock, buffer[, flags])
-   arguments, then one send or recv with MSG_DONTWAIT and the flags, retried
-   when a signal interrupts it after running the signal handlers, as the
-   socket's methods do. Returns the byte count; -1 with errno set when the
-   call failed; -2 with a Python exception set (bad arguments, or a signal
-   handler raised). */
-static ssize_t
+/* send() and recv_into(): check the (sock, buffer[, flags]) arguments, then
+   one send or recv with MSG_DONTWAIT and the flags, retried when a signal
+   interrupts it after running the signal handlers, as the socket's methods
+   do. Returns the byte count; a send to a full socket returns 0, a recv
+   from an empty one raises BlockingIOError, as the socket's methods do. */
+static PyObject *
 transfer(PyObject *module, const char *name, PyObject *const *args, Py_ssize_t nargs,
          int receiving)
 {
@@ -112,18 +120,13 @@ transfer(PyObject *module, const char *name, PyObject *const *args, Py_ssize_t n
     int fd;
     int flags = 0;
     int saved_errno;
+    int interrupted = 0;
 
-    if (check_nargs(name, nargs, 2, receiving ? 2 : 3) < 0) {
-        return -2;
-    }
-    if (nargs == 3 && int_arg(args[2], "flags", &flags) < 0) {
-        return -2;
-    }
-    if ((fd = socket_fd(module, args[0])) < 0) {
-        return -2;
-    }
-    if (PyObject_GetBuffer(args[1], &buffer, receiving ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
-        return -2;
+    if (check_nargs(name, nargs, 2, receiving ? 2 : 3) < 0 ||
+        (nargs == 3 && int_arg(args[2], "flags", &flags) < 0) ||
+        (fd = socket_fd(module, args[0])) < 0 ||
+        PyObject_GetBuffer(args[1], &buffer, receiving ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        return NULL;
     }
     for (;;) {
         if (receiving) {
@@ -136,7 +139,7 @@ transfer(PyObject *module, const char *name, PyObject *const *args, Py_ssize_t n
             break;
         }
         if (PyErr_CheckSignals() < 0) {
-            done = -2;
+            interrupted = 1;
             break;
         }
     }
@@ -144,40 +147,30 @@ transfer(PyObject *module, const char *name, PyObject *const *args, Py_ssize_t n
     saved_errno = errno;
     PyBuffer_Release(&buffer);
     errno = saved_errno;
-    return done;
+    if (interrupted) {
+        return NULL;
+    }
+    if (done < 0) {
+        if (!receiving && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return PyLong_FromLong(0);
+        }
+        /* OSError picks the subclass from errno: BlockingIOError,
+           BrokenPipeError and so on. */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(done);
 }
 
 static PyObject *
 nowait_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    ssize_t sent = transfer(module, "send", args, nargs, 0);
-
-    if (sent == -2) {
-        return NULL;
-    }
-    if (sent < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return PyLong_FromLong(0);
-        }
-        /* OSError picks the subclass from errno: BrokenPipeError and so on. */
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromSsize_t(sent);
+    return transfer(module, "send", args, nargs, 0);
 }
 
 static PyObject *
 nowait_recv_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    ssize_t received = transfer(module, "recv_into", args, nargs, 1);
-
-    if (received == -2) {
-        return NULL;
-    }
-    if (received < 0) {
-        /* Nothing to read raises BlockingIOError, as the socket does. */
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromSsize_t(received);
+    return transfer(module, "recv_into", args, nargs, 1);
 }
 
 static PyObject *
@@ -213,19 +206,12 @@ close_may_wait(int fd)
 static PyObject *
 nowait_close(PyObject *module, PyObject *sock)
 {
-    PyObject *number;
     long fd;
     int result;
 
     /* detach() marks the socket closed and gives up its descriptor, exactly
        once, so that two threads can't both close it. */
-    number = PyObject_CallMethodNoArgs(sock, get_state(module)->detach);
-    if (number == NULL) {
-        return NULL;
-    }
-    fd = PyLong_AsLong(number);
-    Py_DECREF(number);
-    if (fd == -1 && PyErr_Occurred()) {
+    if (call_for_fd(sock, get_state(module)->detach, &fd) < 0) {
         return NULL;
     }
     if (fd < 0 || fd > INT_MAX) {
