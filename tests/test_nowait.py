@@ -278,8 +278,9 @@ def test_the_closing_handshake_keeps_the_gil(kept_gil: list[tuple[str, int]]) ->
     wait_for(lambda: kept_gil.count(("close", 0)) == 2, what="both sockets closed")
 
 
-def test_the_fin_leaves_with_the_close_frame(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's Close frame is sent with MSG_MORE: its FIN rides in the same segment."""
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """Sends and shutdowns made keeping the GIL: (bytes, flags) and ("shutdown", how)."""
     made: list[tuple[object, ...]] = []
     send, shutdown = protocol._RELEASING_GIL.send, protocol._RELEASING_GIL.shutdown
 
@@ -293,6 +294,20 @@ def test_the_fin_leaves_with_the_close_frame(monkeypatch: pytest.MonkeyPatch) ->
 
     recorder = protocol._RELEASING_GIL._replace(send=record_send, shutdown=record_shutdown)
     monkeypatch.setattr(protocol, "_KEEPING_GIL", recorder)
+    return made
+
+
+def assert_fin_with_close_frame(sends: list[tuple[object, ...]]) -> None:
+    """The server's Close frame goes with MSG_MORE, right before its half-close."""
+    close_frame = b"\x88\x02\x03\xe8"  # the server's, unmasked: code 1000
+    at = sends.index((close_frame, socket.MSG_MORE))
+    assert sends[at + 1] == ("shutdown", socket.SHUT_WR)
+    # Everything without an EOF behind it goes out at once: both handshake
+    # messages, both messages, the client's Close frame.
+    assert [flags for data, flags in sends if data not in (close_frame, "shutdown")] == [0] * 5
+
+
+def test_the_fin_leaves_with_the_close_frame(sends: list[tuple[object, ...]]) -> None:
     with serve(echo, "127.0.0.1", 0, compression=None) as server:
         with connect(server_uri(server), compression=None) as websocket:
             websocket.send("hello")
@@ -300,12 +315,31 @@ def test_the_fin_leaves_with_the_close_frame(monkeypatch: pytest.MonkeyPatch) ->
             wait_for(lambda: server.connections, what="the connection")
             (handler_side,) = server.connections
         handler_side.wait_closed(5)
-    close_frame = b"\x88\x02\x03\xe8"  # the server's, unmasked: code 1000
-    at = made.index((close_frame, socket.MSG_MORE))
-    assert made[at + 1] == ("shutdown", socket.SHUT_WR)
-    # Everything without an EOF behind it goes out at once: both handshake
-    # messages, both messages, the client's Close frame.
-    assert [flags for data, flags in made if data not in (close_frame, "shutdown")] == [0] * 5
+    assert_fin_with_close_frame(sends)
+
+
+def test_the_fin_leaves_with_the_close_frame_on_the_asyncio_facade(
+    sends: list[tuple[object, ...]],
+) -> None:
+    """The facade's server, whose event loop reads and answers, sends it the same way."""
+    import asyncio
+
+    from websockets_sync import asyncio as facade
+
+    async def async_echo(websocket: Any) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main() -> None:
+        async with facade.serve(async_echo, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with facade.connect(f"ws://127.0.0.1:{port}/", compression=None) as websocket:
+                await websocket.send("hello")
+                assert await asyncio.wait_for(websocket.recv(), 5) == "hello"
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    # The client's close returns once the server closed TCP: after its FIN.
+    assert_fin_with_close_frame(sends)
 
 
 def test_reads_after_a_quiet_while_keep_the_gil(
