@@ -30,6 +30,7 @@ from .utils import (
     read_client_frame,
     read_frame,
     server_uri,
+    wait_for,
 )
 
 
@@ -202,9 +203,15 @@ def test_the_close_is_logged_at_debug_level(caplog: pytest.LogCaptureFixture, fa
         caplog.set_level(logging.DEBUG, logger="websockets_sync")
         pair.client.close()
         pair.server_side.wait_closed(5)
-    closed = [r.getMessage() for r in caplog.records if "= connection closed" in r.getMessage()]
-    assert len(closed) == 2  # one per side
-    assert all("1000 (OK)" in message for message in closed)
+
+        def closed() -> list[str]:
+            messages = [record.getMessage() for record in caplog.records]
+            return [message for message in messages if "= connection closed" in message]
+
+        # Each side logs right after it says closed: wait for both.
+        wait_for(lambda: len(closed()) >= 2, what="both sides' logs")
+    assert len(closed()) == 2  # one per side
+    assert all("1000 (OK)" in message for message in closed())
     # Frames too, at the same level.
     assert any("< CLOSE 1000 (OK)" in r.getMessage() for r in caplog.records)
 
