@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,6 +22,7 @@ from websockets_sync import (
     serve,
 )
 from websockets_sync.sansio.protocol import Protocol
+from websockets_sync.server import WebSocketServerProtocol
 
 from .faces import FACES, connection_pair
 from .utils import (
@@ -141,6 +144,81 @@ def test_attributes(face: str) -> None:
         assert client.close_code == 4000 and client.close_reason == "bye"
         server_side.wait_closed(timeout=5)
         assert server_side.close_code == 4000 and server_side.close_reason == "bye"
+
+
+def test_connection_ids_are_random_uuids_made_without_a_system_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urandom_calls = []
+
+    def counting_urandom(size: int) -> bytes:
+        urandom_calls.append(size)
+        return real_urandom(size)
+
+    real_urandom = os.urandom
+    monkeypatch.setattr(os, "urandom", counting_urandom)
+    ids = {WebSocketServerProtocol(lambda websocket: None, None).id for _ in range(100)}
+    assert urandom_calls == []  # os.urandom releases the GIL
+    assert len(ids) == 100
+    assert {connection_id.version for connection_id in ids} == {4}
+    assert {connection_id.variant for connection_id in ids} == {uuid.RFC_4122}
+
+
+ID_AFTER_FORK_SCRIPT = """
+import os
+from websockets_sync.server import WebSocketServerProtocol
+
+def new_id():
+    return WebSocketServerProtocol(lambda websocket: None, None).id
+
+reader, writer = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(writer, new_id().bytes)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(reader, 16) != new_id().bytes)
+"""
+
+
+def test_a_forked_child_makes_ids_of_its_own() -> None:
+    output = subprocess.run(
+        [sys.executable, "-c", ID_AFTER_FORK_SCRIPT], capture_output=True, text=True, timeout=30
+    )
+    assert output.stdout.split() == ["True"], output.stderr
+
+
+def test_addresses_are_read_from_the_socket_when_asked_for(
+    face: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[socket.socket] = []
+    real_getsockname = socket.socket.getsockname
+
+    def recording_getsockname(sock: socket.socket) -> object:
+        asked.append(sock)
+        return real_getsockname(sock)
+
+    monkeypatch.setattr(socket.socket, "getsockname", recording_getsockname)
+    with connection_pair(face) as pair:
+        server_side = getattr(pair.server_side, "connection", pair.server_side)
+        # getsockname() releases the GIL: opening a connection doesn't call it.
+        assert server_side.socket not in asked
+        assert pair.server_side.local_address == pair.client.remote_address
+        assert asked.count(server_side.socket) == 1
+        assert pair.server_side.local_address == pair.client.remote_address
+        assert asked.count(server_side.socket) == 1  # read once
+        client_address = pair.client.local_address
+        pair.client.close()
+        pair.server_side.wait_closed(timeout=5)
+        assert pair.client.local_address == client_address
+        assert pair.server_side.remote_address == client_address
+
+
+def test_an_address_not_asked_for_before_the_close_is_none() -> None:
+    with connection_pair("sync") as pair:
+        pair.client.close()
+        assert pair.client.local_address is None
+        assert pair.client.remote_address is None
 
 
 def test_recv_timeout(face: str) -> None:

@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import random
 import select
 import socket
 import threading
@@ -90,6 +91,19 @@ _HANDSHAKE_CHUNK = 4096
 # to ask for it: the process then spends its time waking threads instead of
 # running them. A thread blocked on this lock sleeps until its turn comes.
 _dispatch_turn = threading.Lock()
+
+# Connection ids only tell connections apart: they come from a generator of
+# the library's own, seeded from os.urandom() once and again in forked
+# children, because uuid4() calls os.urandom() for each, and that releases
+# the GIL: a thread switch for every connection a busy server opens.
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def _new_id() -> uuid.UUID:
+    """A random (version 4) UUID."""
+    return uuid.UUID(int=_ids.getrandbits(128), version=4)
 
 
 class PongWaiter(concurrent.futures.Future[float]):
@@ -165,7 +179,7 @@ class WebSocketCommonProtocol:
         self.write_timeout = write_timeout
 
         #: Unique identifier of the connection, useful in logs.
-        self.id: uuid.UUID = uuid.uuid4()
+        self.id: uuid.UUID = _new_id()
         if logger is None:
             logger = logging.getLogger(f"websockets_sync.{self.side_name}")
         self.logger: logging.LoggerAdapter[logging.Logger] = _ConnectionLogger(
@@ -182,10 +196,11 @@ class WebSocketCommonProtocol:
         self.subprotocol: str | None = None
         #: Latency of the last keepalive or application ping, in seconds.
         self.latency: float = 0.0
-        #: Address of this end of the connection.
-        self.local_address: Any = None
-        #: Address of the peer.
-        self.remote_address: Any = None
+        # Addresses are read from the socket when first asked for: getsockname()
+        # releases the GIL, a thread switch for every connection opened.
+        self._local_address: Any = None
+        self._remote_address: Any = None
+        self._address_socket: socket.socket | None = None
 
         self.socket: socket.socket | None = None
         self.protocol: Protocol | None = None
@@ -246,6 +261,43 @@ class WebSocketCommonProtocol:
     def open(self) -> bool:
         """Whether messages can be sent: the connection is open and not closing."""
         return self.protocol is not None and self.protocol.state is OPEN
+
+    @property
+    def local_address(self) -> Any:
+        """Address of this end of the connection.
+
+        ``None`` if the socket was closed before anybody asked for it.
+        """
+        if self._local_address is None:
+            self._local_address = self._read_address(socket.socket.getsockname)
+        return self._local_address
+
+    @local_address.setter
+    def local_address(self, address: Any) -> None:
+        self._local_address = address
+
+    @property
+    def remote_address(self) -> Any:
+        """Address of the peer.
+
+        ``None`` if the socket was closed before anybody asked for it.
+        """
+        if self._remote_address is None:
+            self._remote_address = self._read_address(socket.socket.getpeername)
+        return self._remote_address
+
+    @remote_address.setter
+    def remote_address(self, address: Any) -> None:
+        self._remote_address = address
+
+    def _read_address(self, method: Callable[[socket.socket], Any]) -> Any:
+        sock = self._address_socket
+        if sock is None:
+            return None
+        try:
+            return method(sock)
+        except OSError:  # closed already
+            return None
 
     @property
     def closed(self) -> bool:
@@ -524,12 +576,8 @@ class WebSocketCommonProtocol:
         if _IDLE_POLLER:
             # A blocking read gives up after IDLE_AFTER without bytes: see _read_once.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle.receive_timeout())
-        self.socket = sock
+        self.socket = self._address_socket = sock
         self._calls = _socket_calls(sock)
-        if self.local_address is None:
-            self.local_address = sock.getsockname()
-        if self.remote_address is None:
-            self.remote_address = sock.getpeername()
         self._leftover = leftover
         with self._lock:
             self.protocol = protocol

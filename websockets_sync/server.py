@@ -160,6 +160,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             TimeoutError: The client didn't send a request within ``open_timeout``.
             OSError: The connection broke.
         """
+        self._address_socket = sock  # hooks may ask for local_address
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
         handshake = ServerHandshake(
             origins=self.origins,
@@ -448,7 +449,6 @@ class WebSocketServer:
     def _connection_thread(self, sock: socket.socket, address: Any) -> None:
         try:
             websocket = self._create_protocol(self.handler, self, **self._options)
-            websocket.local_address = sock.getsockname()
             websocket.remote_address = address
             if self._handshake(websocket, sock):
                 self._run_handler(websocket)
