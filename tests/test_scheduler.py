@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -34,8 +35,12 @@ def test_timers_run_in_order_never_early() -> None:
     done = threading.Event()
     start = time.monotonic()
     delays = [30 * MS, 10 * MS, 20 * MS, 0.0]
+
+    def record(index: int) -> None:
+        ran.append((index, time.monotonic()))
+
     for index, delay in enumerate(delays):
-        scheduler.call_later(delay, lambda index=index: ran.append((index, time.monotonic())))
+        scheduler.call_later(delay, functools.partial(record, index))
     scheduler.call_later(40 * MS, done.set)
     assert done.wait(5)
     assert [index for index, _ in ran] == [3, 1, 2, 0]
