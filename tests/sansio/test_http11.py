@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from websockets_sync.exceptions import InvalidMessage, SecurityError
+from websockets_sync.sansio import http11
 from websockets_sync.sansio.headers import Headers
 from websockets_sync.sansio.http11 import (
     MAX_BODY_SIZE,
@@ -239,6 +240,39 @@ def test_request_rejects_invalid_header_line(header_line: bytes, match: str) -> 
     data = b"GET / HTTP/1.1\r\nHost: a\r\n" + header_line + b"\r\n\r\n"
     with pytest.raises(InvalidMessage, match=match):
         RequestParser().feed(data)
+
+
+@pytest.mark.parametrize(
+    "header_lines",
+    [
+        b"Host: a\r\n",
+        b"Host:a\r\n",
+        b"Host: \t a b \t \r\n",
+        b"X-Empty:\r\nX-Blank: \t \r\nHost: a\r\n",
+        b"X: 1\r\nx: 2\r\nX: 3\r\nHost: a\r\n",
+        b"!#$%&'*+-.^_`|~09AZaz: ~ !\"#\r\n",
+    ],
+)
+def test_request_headers_in_one_piece_parse_as_line_by_line(header_lines: bytes) -> None:
+    data = b"GET / HTTP/1.1\r\n" + header_lines + b"\r\n" + FRAME
+    whole = RequestParser()
+    request = whole.feed(data)
+    trickled = RequestParser()
+    (same,) = feed_bytewise(trickled, data)
+    assert isinstance(request, Request) and isinstance(same, Request)
+    assert list(request.headers.raw_items()) == list(same.headers.raw_items())
+    assert whole.leftover == trickled.leftover == FRAME
+
+
+def test_request_head_in_one_piece_is_parsed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    def one_line(line: bytes) -> tuple[str, str]:
+        raise AssertionError("parsed line by line")
+
+    monkeypatch.setattr(http11, "_parse_header_line", one_line)
+    request = RequestParser().feed(REQUEST)
+    assert isinstance(request, Request)
+    assert request.headers["Sec-WebSocket-Key"] == "dGhlIHNhbXBsZSBub25jZQ=="
+    assert len(list(request.headers.raw_items())) == 5
 
 
 def test_request_rejects_obs_fold_after_a_header() -> None:

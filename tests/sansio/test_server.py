@@ -20,7 +20,7 @@ from websockets_sync.exceptions import (
     SecurityError,
 )
 from websockets_sync.sansio.headers import Headers
-from websockets_sync.sansio.http11 import Request, Response, ResponseParser
+from websockets_sync.sansio.http11 import Request, Response, ResponseParser, accept_key
 from websockets_sync.sansio.server import SERVER, ServerHandshake
 from websockets_sync.version import version
 
@@ -223,7 +223,7 @@ def test_host_invalid(host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "upgrade", ["websocket", "WebSocket", "h2c, websocket", "websocket, foo/2"]
+    "upgrade", ["websocket", "WebSocket", "WEBSOCKET", "h2c, websocket", "websocket, foo/2"]
 )
 def test_upgrade_accepted(upgrade: str) -> None:
     ServerHandshake().accept(make_request(("Upgrade", upgrade), remove=["Upgrade"]))
@@ -239,7 +239,7 @@ def test_upgrade_invalid(upgrade: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "connection", ["Upgrade", "upgrade", "keep-alive, Upgrade", "Upgrade, close"]
+    "connection", ["Upgrade", "upgrade", "UPGRADE", "keep-alive, Upgrade", "Upgrade, close"]
 )
 def test_connection_accepted(connection: str) -> None:
     ServerHandshake().accept(make_request(("Connection", connection), remove=["Connection"]))
@@ -256,6 +256,13 @@ def test_connection_invalid(connection: str | None) -> None:
 def test_connection_malformed() -> None:
     with pytest.raises(InvalidHeaderFormat):
         ServerHandshake().accept(make_request(("Connection", "Up grade"), remove=["Connection"]))
+
+
+@pytest.mark.parametrize("key", [KEY, "AAAAAAAAAAAAAAAAAAAAAA==", "++++//////++++0123456z=="])
+def test_key_valid(key: str) -> None:
+    request = make_request(("Sec-WebSocket-Key", key), remove=["Sec-WebSocket-Key"])
+    response = ServerHandshake().accept(request)
+    assert response.headers["Sec-WebSocket-Accept"] == accept_key(key)
 
 
 def test_key_missing() -> None:
@@ -279,6 +286,9 @@ def test_key_repeated() -> None:
         "dGhlIHNhbXBsZSBub25jZQ==AA==",
         "dGhlIHNhbXBsZSBub25jZQAA",  # 17 bytes
         "dGhlIHNhbXBsZSBub25jZQ== ",
+        "dGhlIHNhbXBsZSBub25jZ===",
+        "dGhlIHNhbXBsZS-ub25jZQ==",  # URL-safe alphabet
+        "dGhlIHNhbXBsZSBub25jZ\u0661==",  # a digit, but not ASCII
     ],
 )
 def test_key_invalid(key: str) -> None:

@@ -101,7 +101,8 @@ class Headers(MutableMapping[str, str]):
         self._values: dict[str, tuple[str, ...]] = {}
         # Lower-case name -> name as first seen.
         self._names: dict[str, str] = {}
-        self.update(*args, **kwargs)
+        if args or kwargs:
+            self.update(*args, **kwargs)
 
     def __getitem__(self, name: str) -> str:
         """Return the only value of a header.

@@ -43,6 +43,12 @@ _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 7230 §3.2: field-value after OWS is stripped; only visible ASCII, SP and
 # HTAB are accepted (obs-text and control characters are rejected).
 _VALUE_RE = re.compile(rb"[\t\x20-\x7e]*")
+# A header line as _parse_header_line accepts it, OWS around the value not
+# stripped yet; no two parts can match the same characters, so that matching
+# takes linear time whatever the input.
+_HEADER_LINE = r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e]*)\r\n"
+_HEADER_LINE_RE = re.compile(_HEADER_LINE)
+_HEADER_LINES_RE = re.compile(f"(?:{_HEADER_LINE})+".encode())
 # RFC 7230 §3.1.1 with the origin-form of §5.3.1: visible ASCII starting with
 # "/", no fragment (RFC 6455 §3 forbids them in WebSocket URIs).
 _REQUEST_LINE_RE = re.compile(rb"GET (/[\x21\x22\x24-\x7e]*) HTTP/1\.1")
@@ -208,6 +214,9 @@ def _read_headers(
     max_line_length: int | None,
 ) -> Generator[None, None, Headers]:
     """Read header lines up to the empty line ending the head (RFC 7230 §3.2)."""
+    headers = _parse_complete_headers(buffer, max_num_headers, max_line_length)
+    if headers is not None:
+        return headers
     headers = Headers()
     count = 0
     while True:
@@ -219,6 +228,38 @@ def _read_headers(
             raise SecurityError("too many HTTP headers")
         # _parse_header_line checked both as strictly as Headers would.
         headers._append(*_parse_header_line(line))
+
+
+def _parse_complete_headers(
+    buffer: _Buffer,
+    max_num_headers: int | None,
+    max_line_length: int | None,
+) -> Headers | None:
+    """Parse every header line at once when the whole head is in the buffer.
+
+    The usual case: a handshake arrives in one segment. One regular expression
+    checks all the lines as :func:`_parse_header_line` would, one by one.
+    Returns ``None``, consuming nothing, when the head is incomplete or
+    anything is amiss: :func:`_read_headers` then reads line by line, and
+    raises the precise error.
+    """
+    data = buffer.data
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or (max_line_length is not None and end > max_line_length):
+        return None
+    head = bytes(data[: end + 2])
+    match = _HEADER_LINES_RE.fullmatch(head)
+    if match is None:
+        return None
+    pairs = _HEADER_LINE_RE.findall(head.decode("ascii"))
+    if max_num_headers is not None and len(pairs) > max_num_headers:
+        return None
+    headers = Headers()
+    for name, value in pairs:
+        headers._append(name, value.strip(" \t"))
+    del data[: end + 4]
+    buffer._scanned = 0
+    return headers
 
 
 def _parse_header_line(line: bytes) -> tuple[str, str]:

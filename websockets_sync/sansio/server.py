@@ -10,8 +10,6 @@ HTTP error response that RFC 6455 §4.2.1 and §4.4 call for.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http
 import re
 import sys
@@ -57,6 +55,9 @@ _VERSION_HEADER = "Sec-WebSocket-Version"
 
 # RFC 7230 §5.4 and RFC 3986 §3.2.2: uri-host [ ":" port ], where uri-host is
 # an IP literal in brackets or a reg-name (which covers IPv4 addresses).
+# Base64 of 16 bytes, as base64.b64decode(key, validate=True) accepts it:
+# 22 characters and the padding.
+_KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
 _HOST_RE = re.compile(r"(?:\[[0-9A-Za-z:.%\-_~]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
 
 _ExtraHeaders = HeadersLike | Callable[[str, Headers], HeadersLike]
@@ -169,9 +170,10 @@ class ServerHandshake:
         subprotocol = self._select_subprotocol(headers, select_subprotocol)
 
         response_headers = Headers()
-        response_headers["Upgrade"] = "websocket"
-        response_headers["Connection"] = "Upgrade"
-        response_headers["Sec-WebSocket-Accept"] = accept_key(key)
+        # Values known to be valid: no need to check them as __setitem__ does.
+        response_headers._append("Upgrade", "websocket")
+        response_headers._append("Connection", "Upgrade")
+        response_headers._append("Sec-WebSocket-Accept", accept_key(key))
         if extension_headers:
             response_headers["Sec-WebSocket-Extensions"] = build_extension_list(extension_headers)
         if subprotocol is not None:
@@ -347,14 +349,17 @@ def _check_host(headers: Headers) -> None:
 def _check_upgrade(headers: Headers) -> None:
     # RFC 6455 §4.2.1: Upgrade contains "websocket" and Connection contains
     # "Upgrade", both ASCII case-insensitive.
+    # The usual values are recognized without parsing.
     values = headers.get_all("Upgrade")
-    protocols = [protocol.lower() for value in values for protocol in parse_upgrade(value)]
-    if "websocket" not in protocols:
-        raise InvalidUpgrade("Upgrade", ", ".join(values) if values else None)
+    if not (len(values) == 1 and values[0].lower() == "websocket"):
+        protocols = [protocol.lower() for value in values for protocol in parse_upgrade(value)]
+        if "websocket" not in protocols:
+            raise InvalidUpgrade("Upgrade", ", ".join(values) if values else None)
     values = headers.get_all("Connection")
-    options = [option.lower() for value in values for option in parse_connection(value)]
-    if "upgrade" not in options:
-        raise InvalidUpgrade("Connection", ", ".join(values) if values else None)
+    if not (len(values) == 1 and values[0].lower() == "upgrade"):
+        options = [option.lower() for value in values for option in parse_connection(value)]
+        if "upgrade" not in options:
+            raise InvalidUpgrade("Connection", ", ".join(values) if values else None)
 
 
 def _check_key(headers: Headers) -> str:
@@ -366,11 +371,7 @@ def _check_key(headers: Headers) -> str:
     if len(values) > 1:
         raise InvalidHeader("Sec-WebSocket-Key", "multiple values")
     key = values[0]
-    try:
-        raw_key = base64.b64decode(key, validate=True)
-    except binascii.Error:
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
-    if len(raw_key) != 16:
+    if _KEY_RE.fullmatch(key) is None:
         raise InvalidHeaderValue("Sec-WebSocket-Key", key)
     return key
 
