@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import struct
 import threading
@@ -213,6 +214,63 @@ def test_c_calls_check_their_arguments(pair: tuple[socket.socket, socket.socket]
         c.shutdown(left, 2**40)
     with pytest.raises(AttributeError):
         c.close(None)
+
+
+def _c_arm(epoll: Any, fd: int) -> None:
+    accelerator("websockets_sync._nowait", "epoll_arm")(epoll.fileno(), fd, idle._EPOLL_EVENTS)
+
+
+@pytest.fixture(params=["python", "c"])
+def arm(request: pytest.FixtureRequest) -> Callable[[Any, int], None]:
+    if not idle.available():
+        pytest.skip("the idle poller uses epoll (Linux)")
+    return idle._arm_releasing_gil if request.param == "python" else _c_arm
+
+
+def test_arming_watches_a_socket_for_one_event_and_again(
+    arm: Callable[[Any, int], None], pair: tuple[socket.socket, socket.socket]
+) -> None:
+    left, right = pair
+    with select.epoll() as epoll:
+        arm(epoll, left.fileno())
+        assert epoll.poll(0) == []
+        right.send(b"x")
+        ((fd, events),) = epoll.poll(1)
+        assert fd == left.fileno() and events & select.EPOLLIN
+        assert epoll.poll(0) == []  # one-shot: disarmed, still registered
+        arm(epoll, left.fileno())  # so this modifies the registration
+        assert [fd for fd, _ in epoll.poll(1)] == [left.fileno()]
+
+
+def test_arming_a_closed_socket_raises_ebadf(arm: Callable[[Any, int], None]) -> None:
+    with select.epoll() as epoll:
+        sock = socket.socket()
+        fd = sock.fileno()
+        sock.close()
+        with pytest.raises(OSError) as exc_info:
+            arm(epoll, fd)
+    assert exc_info.value.errno == errno.EBADF
+
+
+def test_c_epoll_arm_checks_its_arguments() -> None:
+    epoll_arm = accelerator("websockets_sync._nowait", "epoll_arm")
+    with pytest.raises(TypeError):
+        epoll_arm(3, 4)
+    with pytest.raises(TypeError):
+        epoll_arm(3, 4, "in")
+    with pytest.raises(OverflowError):
+        epoll_arm(3, 4, 2**40)
+    with pytest.raises(OSError) as exc_info:
+        epoll_arm(-1, 0, 1)
+    assert exc_info.value.errno == errno.EBADF
+
+
+def test_the_idle_poller_arms_with_the_c_call_unless_switched_off() -> None:
+    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON"):
+        assert idle._select_arm() is idle._arm_releasing_gil
+    else:
+        accelerator("websockets_sync._nowait", "epoll_arm")
+        assert idle._select_arm() is not idle._arm_releasing_gil
 
 
 @pytest.mark.timeout(30)

@@ -33,6 +33,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from .futex_hash import use_global_futex_hash
 
@@ -140,8 +141,8 @@ class _Poller:
                 )
                 self._thread.start()
         try:
-            # Outside the lock: epoll_ctl releases the GIL, and threads that
-            # need the lock to end their turns would queue behind it.
+            # Outside the lock: without the C accelerator, epoll_ctl releases
+            # the GIL, and threads that end their turns would queue behind it.
             _arm(epoll, waiter.fd)
         except BaseException:
             with self._lock:
@@ -256,7 +257,7 @@ class _Poller:
         self._resting = False
 
 
-def _arm(epoll: select.epoll, fd: int) -> None:
+def _arm_releasing_gil(epoll: select.epoll, fd: int) -> None:
     """Watch ``fd`` for one event.
 
     A socket woken once stays registered, disarmed, until it's closed: waking
@@ -267,6 +268,28 @@ def _arm(epoll: select.epoll, fd: int) -> None:
         epoll.register(fd, _EPOLL_EVENTS)
     except FileExistsError:
         epoll.modify(fd, _EPOLL_EVENTS)
+
+
+def _select_arm() -> Callable[[select.epoll, int], None]:
+    """The C accelerator's epoll_ctl, which keeps the GIL, where it was built.
+
+    Each connection that goes quiet arms its socket here: releasing the GIL
+    for that system call hands it to another thread, then waits for it back.
+    """
+    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON"):
+        return _arm_releasing_gil
+    try:
+        from ._nowait import epoll_arm
+    except ImportError:
+        return _arm_releasing_gil
+
+    def arm_keeping_gil(epoll: select.epoll, fd: int) -> None:
+        epoll_arm(epoll.fileno(), fd, _EPOLL_EVENTS)
+
+    return arm_keeping_gil
+
+
+_arm = _select_arm()
 
 
 _poller = _Poller()
