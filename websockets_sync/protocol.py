@@ -799,17 +799,19 @@ class WebSocketCommonProtocol:
                 raise
         while True:
             with idle.turn_when_readable(sock):
-                with contextlib.suppress(BlockingIOError):
-                    # Readable: no need to wait. A spurious wakeup waits again.
+                try:
                     return self._receive_and_process(
                         sock, flags | _MSG_DONTWAIT, large_flags, flush
                     )
+                except BlockingIOError:
+                    pass  # a spurious wakeup: wait again
 
     def _receive_and_process(
         self, sock: socket.socket, flags: int, large_flags: int, flush: bool
     ) -> bool:
         """The body of :meth:`_read_once`; :exc:`BlockingIOError` if nothing came."""
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         target = protocol.receive_buffer()
         if target is not None:
             # The rest of a large frame, read straight into its payload.
@@ -844,7 +846,8 @@ class WebSocketCommonProtocol:
         written; else only start writing them. Return whether to read on: a
         server stops after the closing handshake.
         """
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         with _dispatch_turn, self._lock:
             if isinstance(data, int):
                 protocol.receive_buffered(data)
@@ -884,7 +887,8 @@ class WebSocketCommonProtocol:
         """Whether the reader must wait for room in the queue before reading on."""
         if self.max_queue is None or len(self._messages) < self.max_queue:
             return False
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         return (
             protocol.state is OPEN
             # After an error nothing more is parsed: read on, to see the TCP
@@ -906,7 +910,8 @@ class WebSocketCommonProtocol:
 
     def _dispatch(self, events: list[Any]) -> list[Callable[[], None]] | None:
         """Act on events from the sans-I/O layer (lock held); return wakers to call."""
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         queued = False
         for event in events:
             if type(event) is str or type(event) is bytes:
@@ -936,7 +941,8 @@ class WebSocketCommonProtocol:
 
     def _closing_and_full(self) -> bool:
         """Whether we sent a Close frame, await the answer, and the queue is full."""
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         return (
             protocol.state is not OPEN
             and protocol.close_rcvd is None
@@ -981,7 +987,8 @@ class WebSocketCommonProtocol:
         """
         sock = self.socket
         assert sock is not None
-        protocol = self._protocol()
+        protocol = self.protocol
+        assert protocol is not None
         error = self._read_ended
         if isinstance(error, OSError) and not self._aborted:
             self.logger.debug("! connection error: %s", error)
@@ -1125,7 +1132,9 @@ class WebSocketCommonProtocol:
 
     def _queue_output(self) -> None:
         """Move the protocol's output to the outgoing buffer (lock held)."""
-        for data in self._protocol().data_to_send():
+        protocol = self.protocol
+        assert protocol is not None
+        for data in protocol.data_to_send():
             self._pending.append(data)
             # The EOF marker counts as one byte so that a flush waits for it.
             self._queued += len(data) or 1
