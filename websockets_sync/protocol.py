@@ -29,6 +29,7 @@ import os
 import random
 import select
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -79,6 +80,9 @@ _IOV_MAX: int = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
 # less than handing the GIL to another thread and waiting to get it back.
 # Larger ones release it, so that other threads run while the kernel copies.
 _KEEPING_GIL_MAX = 16 * 1024
+# struct linger: whether to linger, and for how many seconds.
+_LINGER = struct.Struct("ii")
+_LINGER_SIZE = _LINGER.size
 # A first read of the peer's handshake: a request or response with its
 # headers usually fits; a longer one takes more reads.
 _HANDSHAKE_CHUNK = 4096
@@ -980,21 +984,27 @@ class WebSocketCommonProtocol:
             return message  # type: ignore[return-value]
         return None
 
-    def _connection_lost(self) -> None:
-        """End of reading: close the socket and wake everybody.
+    def _connection_lost(self, *, may_wait: bool = True) -> bool:
+        """End of reading: close the socket and wake everybody; return whether it did.
 
-        Called by whoever read last: the reader thread, or a recv() caller.
+        Called by whoever read last: the reader thread, a recv() caller, or the
+        event loop of the asyncio facade. That one mustn't block: with
+        ``may_wait`` false, nothing is done, and ``False`` returned, if closing
+        would wait for a sender blocked on the peer or for ``SO_LINGER``.
         """
         sock = self.socket
         assert sock is not None
         protocol = self.protocol
         assert protocol is not None
+        if not may_wait and _lingers(sock):
+            return False
         error = self._read_ended
-        if isinstance(error, OSError) and not self._aborted:
-            self.logger.debug("! connection error: %s", error)
+        broken = isinstance(error, OSError) and not self._aborted
         with self._lock:
+            if self._writing and not may_wait:
+                return False
             protocol.receive_eof()
-            self._aborted = True
+            self._aborted = True  # no sender starts writing from now on
             if self._writing:
                 # A sender is blocked on a peer that doesn't read: unblock it.
                 _shutdown(sock, socket.SHUT_RDWR)
@@ -1002,6 +1012,8 @@ class WebSocketCommonProtocol:
                 while self._writing:
                     self._write_done.wait()
                 self._write_waiters -= 1
+        if broken:
+            self.logger.debug("! connection error: %s", error)
         with _dispatch_turn, self._lock:
             timers = (self._keepalive_timer, self._pong_timer, self._close_timer, self._idle_timer)
             for timer in timers:
@@ -1023,6 +1035,7 @@ class WebSocketCommonProtocol:
         _call_all(wakers)
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("= connection closed: %s", protocol.close_exc)
+        return True
 
     # Writing: one outgoing buffer, one writer at a time.
 
@@ -1441,6 +1454,16 @@ class FragmentWriter:
 
 def _to_bytes(data: Data | bytearray | memoryview) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def _lingers(sock: socket.socket) -> bool:
+    """Whether closing ``sock`` waits for the peer to take unsent bytes (``SO_LINGER``)."""
+    try:
+        option = sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_SIZE)
+    except OSError:
+        return False
+    on, seconds = _LINGER.unpack(option)
+    return bool(on) and seconds > 0
 
 
 def _split_at_eof(batch: list[bytes]) -> Iterator[tuple[list[bytes], bool]]:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import struct
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -298,6 +299,56 @@ def test_peer_closing_while_recv_reads_in_the_loop() -> None:
             with pytest.raises(ConnectionClosedOK):
                 await asyncio.wait_for(receiving, 5)
             await asyncio.wait_for(websocket.wait_closed(), 5)
+
+    run(main())
+
+
+def recording_reader_starts(
+    monkeypatch: pytest.MonkeyPatch, websocket: WebSocketCommonProtocol
+) -> list[str]:
+    """Record the reader threads started for ``websocket``'s connection from now on."""
+    started: list[str] = []
+    connection = websocket.connection
+    start_reader = connection._start_reader
+
+    def record() -> None:
+        started.append(threading.current_thread().name)
+        start_reader()
+
+    monkeypatch.setattr(connection, "_start_reader", record)
+    return started
+
+
+def test_the_loop_closes_the_connection_at_the_end_of_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        async with greeted() as (websocket, server_side):
+            started = recording_reader_starts(monkeypatch, websocket)
+            server_side.close_nowait(1000, "bye")
+            await asyncio.wait_for(websocket.wait_closed(), 5)
+            assert websocket.close_code == 1000
+            # No thread started only to close the socket.
+            assert started == []
+            assert websocket.connection.socket is not None
+            assert websocket.connection.socket.fileno() == -1
+
+    run(main())
+
+
+def test_a_lingering_socket_is_closed_by_a_thread_not_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> None:
+        async with greeted() as (websocket, server_side):
+            sock = websocket.connection.socket
+            assert sock is not None
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 5))
+            started = recording_reader_starts(monkeypatch, websocket)
+            server_side.close_nowait(1000, "bye")
+            await asyncio.wait_for(websocket.wait_closed(), 5)
+            assert websocket.close_code == 1000
+            assert started == [threading.current_thread().name]
 
     run(main())
 

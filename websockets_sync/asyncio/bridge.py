@@ -167,12 +167,16 @@ class LoopReader:
         self._watching = watch
 
     def _stop(self, go_on: bool, error: OSError | None) -> None:
-        """Hand the read turn back; at the end of the stream, have a thread close."""
+        """Hand the read turn back; at the end of the stream, close the connection.
+
+        Closing happens here unless it would wait, for a sender blocked on
+        the peer or for ``SO_LINGER``: then a thread closes, not the event loop.
+        """
         self.active = False
         self._update()
         connection = self.connection
-        if connection._release_read_turn(go_on, error, caller=True):
-            # Closing may wait for a writer: not in the event loop.
+        must_close = connection._release_read_turn(go_on, error, caller=True)
+        if must_close and not connection._connection_lost(may_wait=False):
             connection._close_in_reader_thread()
         self._wake_waiters()
 
