@@ -248,8 +248,7 @@ def _parse_complete_headers(
     if end < 0 or (max_line_length is not None and end > max_line_length):
         return None
     head = bytes(data[: end + 2])
-    match = _HEADER_LINES_RE.fullmatch(head)
-    if match is None:
+    if _HEADER_LINES_RE.fullmatch(head) is None:
         return None
     pairs = _HEADER_LINE_RE.findall(head.decode("ascii"))
     if max_num_headers is not None and len(pairs) > max_num_headers:

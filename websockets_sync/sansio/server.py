@@ -53,11 +53,11 @@ SERVER = f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_s
 #: :meth:`ServerHandshake.reject_for` can answer 426 with the supported version.
 _VERSION_HEADER = "Sec-WebSocket-Version"
 
-# RFC 7230 §5.4 and RFC 3986 §3.2.2: uri-host [ ":" port ], where uri-host is
-# an IP literal in brackets or a reg-name (which covers IPv4 addresses).
 # Base64 of 16 bytes, as base64.b64decode(key, validate=True) accepts it:
 # 22 characters and the padding.
 _KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
+# RFC 7230 §5.4 and RFC 3986 §3.2.2: uri-host [ ":" port ], where uri-host is
+# an IP literal in brackets or a reg-name (which covers IPv4 addresses).
 _HOST_RE = re.compile(r"(?:\[[0-9A-Za-z:.%\-_~]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
 
 _ExtraHeaders = HeadersLike | Callable[[str, Headers], HeadersLike]
