@@ -78,6 +78,27 @@ def echo(websocket: Any) -> None:
         websocket.send(message)
 
 
+def facade_echo(messages: list[str] | list[bytes]) -> None:
+    """Send each message through a facade client to a facade echo server, and check the echo."""
+    import asyncio
+
+    from websockets_sync import asyncio as facade
+
+    async def async_echo(websocket: Any) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main() -> None:
+        async with facade.serve(async_echo, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with facade.connect(f"ws://127.0.0.1:{port}/", compression=None) as websocket:
+                for message in messages:
+                    await websocket.send(message)
+                    assert await asyncio.wait_for(websocket.recv(), 5) == message
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
 # The calls themselves, over socket pairs.
 
 
@@ -380,22 +401,7 @@ def test_the_fin_leaves_with_the_close_frame_on_the_asyncio_facade(
     sends: list[tuple[object, ...]],
 ) -> None:
     """The facade's server, whose event loop reads and answers, sends it the same way."""
-    import asyncio
-
-    from websockets_sync import asyncio as facade
-
-    async def async_echo(websocket: Any) -> None:
-        async for message in websocket:
-            await websocket.send(message)
-
-    async def main() -> None:
-        async with facade.serve(async_echo, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with facade.connect(f"ws://127.0.0.1:{port}/", compression=None) as websocket:
-                await websocket.send("hello")
-                assert await asyncio.wait_for(websocket.recv(), 5) == "hello"
-
-    asyncio.run(asyncio.wait_for(main(), 30))
+    facade_echo(["hello"])
     # The client's close returns once the server closed TCP: after its FIN.
     assert_fin_with_close_frame(sends)
 
@@ -465,23 +471,7 @@ def test_wrapped_sockets_use_their_own_methods(kept_gil: list[tuple[str, int]]) 
 
 def test_the_asyncio_facade_keeps_the_gil(kept_gil: list[tuple[str, int]]) -> None:
     """Small frames are sent, and the event loop reads, with the calls that keep the GIL."""
-    import asyncio
-
-    from websockets_sync import asyncio as facade
-
-    async def async_echo(websocket: Any) -> None:
-        async for message in websocket:
-            await websocket.send(message)
-
-    async def main() -> None:
-        async with facade.serve(async_echo, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with facade.connect(f"ws://127.0.0.1:{port}/", compression=None) as websocket:
-                for _ in range(3):
-                    await websocket.send(b"x" * 16)
-                    assert await asyncio.wait_for(websocket.recv(), 5) == b"x" * 16
-
-    asyncio.run(asyncio.wait_for(main(), 30))
+    facade_echo([b"x" * 16] * 3)
     assert {("send", 16 + 2), ("send", 16 + 6)} <= set(kept_gil)
     assert any(name == "recv_into" for name, _ in kept_gil)
     # The handshake's request, read at once, and the closing handshake.

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 
 from .futex_hash import use_global_futex_hash
+from .sansio import accelerators
 
 __all__ = ["IDLE_AFTER", "TURN_LIMIT", "available", "receive_timeout", "turn_when_readable"]
 
@@ -276,11 +277,9 @@ def _select_arm() -> Callable[[select.epoll, int], None]:
     Each connection that goes quiet arms its socket here: releasing the GIL
     for that system call hands it to another thread, then waits for it back.
     """
-    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON"):
-        return _arm_releasing_gil
-    try:
-        from ._nowait import epoll_arm
-    except ImportError:
+    nowait = accelerators.load("websockets_sync._nowait")
+    epoll_arm: Callable[[int, int, int], None] | None = getattr(nowait, "epoll_arm", None)
+    if epoll_arm is None:  # not built, switched off, or not Linux
         return _arm_releasing_gil
 
     def arm_keeping_gil(epoll: select.epoll, fd: int) -> None:

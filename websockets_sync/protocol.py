@@ -48,6 +48,7 @@ from .defaults import (
 )
 from .exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
 from .lazy_sync import LazyCondition, LazyEvent
+from .sansio import accelerators
 from .sansio.frames import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, CloseCode, Frame, Opcode
 from .sansio.headers import Headers
 from .sansio.protocol import OPEN, Failure, Protocol, State
@@ -1523,13 +1524,10 @@ def _socket_calls(sock: socket.socket) -> _SocketCalls:
 
 def _select_keeping_gil() -> _SocketCalls | None:
     """The C calls that keep the GIL, when they were built and not switched off."""
-    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON") or not _MSG_DONTWAIT:
+    nowait = accelerators.load("websockets_sync._nowait")
+    if nowait is None or not _MSG_DONTWAIT:
         return None
-    try:
-        from . import _nowait
-    except ImportError:
-        return None
-    return _SocketCalls(_nowait.send, _nowait.recv_into, _nowait.shutdown, _nowait.close)
+    return _SocketCalls(nowait.send, nowait.recv_into, nowait.shutdown, nowait.close)
 
 
 _KEEPING_GIL = _select_keeping_gil()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..exceptions import ProtocolError
+from . import accelerators
 
 __all__ = [
     "ACCELERATED",
@@ -237,12 +238,10 @@ def _translate_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
 
 def _select_apply_mask() -> tuple[Callable[[bytes | bytearray | memoryview, bytes], bytes], bool]:
     """The C accelerator when it was built and not switched off, else Python."""
-    if os.environ.get("WEBSOCKETS_SYNC_PURE_PYTHON"):
+    module = accelerators.load("websockets_sync.sansio._mask")
+    if module is None:
         return apply_mask_python, False
-    try:
-        from ._mask import apply_mask as apply_mask_c
-    except ImportError:
-        return apply_mask_python, False
+    apply_mask_c: Callable[[bytes | bytearray | memoryview, bytes], bytes] = module.apply_mask
     return apply_mask_c, True
 
 
