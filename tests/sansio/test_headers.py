@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from websockets_sync.exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from websockets_sync.exceptions import InvalidHeaderFormat, InvalidHeaderValue, InvalidUpgrade
 from websockets_sync.sansio.headers import (
     Headers,
     MultipleValuesError,
@@ -18,6 +18,7 @@ from websockets_sync.sansio.headers import (
     parse_extension_list,
     parse_subprotocol_list,
     parse_upgrade,
+    require_upgrade_token,
     validate_subprotocols,
 )
 
@@ -442,3 +443,52 @@ def test_parse_authorization_basic() -> None:
 def test_parse_authorization_basic_invalid(header: str, exc_type: type[Exception]) -> None:
     with pytest.raises(exc_type):
         parse_authorization_basic(header)
+
+
+# Upgrade and Connection in opening handshakes
+
+
+def _headers(name: str, *values: str) -> Headers:
+    headers = Headers()
+    for value in values:
+        headers[name] = value
+    return headers
+
+
+@pytest.mark.parametrize("value", ["websocket", "WebSocket", "WEBSOCKET"])
+def test_require_upgrade_token_single_value_is_not_parsed(value: str) -> None:
+    parsed: list[str] = []
+
+    def parse(header: str) -> list[str]:
+        parsed.append(header)
+        return parse_upgrade(header)
+
+    require_upgrade_token(_headers("Upgrade", value), "Upgrade", "websocket", parse)
+    assert parsed == []
+
+
+@pytest.mark.parametrize(
+    "values", [("keep-alive, Upgrade",), ("keep-alive", "upgrade"), ("Upgrade, close",)]
+)
+def test_require_upgrade_token_listed(values: tuple[str, ...]) -> None:
+    require_upgrade_token(
+        _headers("Connection", *values), "Connection", "upgrade", parse_connection
+    )
+
+
+@pytest.mark.parametrize("values", [(), ("keep-alive",), ("close", "keep-alive")])
+def test_require_upgrade_token_not_listed(values: tuple[str, ...]) -> None:
+    with pytest.raises(InvalidUpgrade) as raised:
+        require_upgrade_token(
+            _headers("Connection", *values), "Connection", "upgrade", parse_connection
+        )
+    assert raised.value.name == "Connection"
+    assert raised.value.value == (", ".join(values) if values else None)
+
+
+def test_require_upgrade_token_compares_ascii_only() -> None:
+    # "\u212a", KELVIN SIGN, lower-cases to an ASCII "k": not a match for RFC 6455.
+    with pytest.raises(InvalidHeaderFormat):
+        require_upgrade_token(
+            _headers("Upgrade", "websoc\u212aet"), "Upgrade", "websocket", parse_upgrade
+        )

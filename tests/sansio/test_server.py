@@ -238,6 +238,13 @@ def test_upgrade_invalid(upgrade: str | None) -> None:
     assert raised.value.value == upgrade
 
 
+def test_upgrade_non_ascii_refused() -> None:
+    # KELVIN SIGN lower-cases to "k", but RFC 6455 asks for an ASCII match.
+    request = make_request(("Upgrade", "websoc\u212aet"), remove=["Upgrade"])
+    with pytest.raises(InvalidHeaderFormat):
+        ServerHandshake().accept(request)
+
+
 @pytest.mark.parametrize(
     "connection", ["Upgrade", "upgrade", "UPGRADE", "keep-alive, Upgrade", "Upgrade, close"]
 )

@@ -32,6 +32,7 @@ from .headers import (
     parse_extension_list,
     parse_subprotocol_list,
     parse_upgrade,
+    require_upgrade_token,
     validate_subprotocols,
 )
 from .http11 import Request, Response, ResponseParser, accept_key, generate_key
@@ -232,10 +233,7 @@ class ClientHandshake:
 def _check_connection(headers: Headers) -> None:
     # RFC 6455 §4.1: the Connection header MUST contain a token that is an
     # ASCII case-insensitive match for "Upgrade".
-    values = headers.get_all("Connection")
-    options = [option.lower() for value in values for option in parse_connection(value)]
-    if "upgrade" not in options:
-        raise InvalidUpgrade("Connection", ", ".join(values) if values else None)
+    require_upgrade_token(headers, "Connection", "upgrade", parse_connection)
 
 
 def _check_upgrade(headers: Headers) -> None:

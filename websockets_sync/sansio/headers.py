@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import TypeVar
 
-from ..exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from ..exceptions import InvalidHeaderFormat, InvalidHeaderValue, InvalidUpgrade
 
 __all__ = [
     "ExtensionHeader",
@@ -29,6 +29,7 @@ __all__ = [
     "parse_extension_list",
     "parse_subprotocol_list",
     "parse_upgrade",
+    "require_upgrade_token",
     "validate_subprotocols",
 ]
 
@@ -310,6 +311,27 @@ def parse_upgrade(header: str) -> list[str]:
         InvalidHeaderFormat: When the value isn't a list of protocols.
     """
     return _parse_list(_parse_protocol, header, "Upgrade")
+
+
+def require_upgrade_token(
+    headers: Headers, name: str, token: str, parse: Callable[[str], list[str]]
+) -> None:
+    """Check that header ``name`` of an opening handshake lists ``token`` (RFC 6455 §4).
+
+    ``parse`` splits a value into its items (:func:`parse_upgrade`,
+    :func:`parse_connection`); items compare ASCII case-insensitively with
+    ``token``, given in lower case. The usual single value that is the token
+    itself is recognized without parsing.
+
+    Raises:
+        InvalidUpgrade: The header is missing or doesn't list ``token``.
+        InvalidHeaderFormat: A value isn't a list of items.
+    """
+    values = headers.get_all(name)
+    if len(values) == 1 and values[0].isascii() and values[0].lower() == token:
+        return
+    if token not in [item.lower() for value in values for item in parse(value)]:
+        raise InvalidUpgrade(name, ", ".join(values) if values else None)
 
 
 def parse_subprotocol_list(header: str) -> list[str]:

@@ -37,6 +37,7 @@ from .headers import (
     parse_extension_list,
     parse_subprotocol_list,
     parse_upgrade,
+    require_upgrade_token,
     validate_subprotocols,
 )
 from .http11 import Request, RequestParser, Response, accept_key
@@ -349,17 +350,8 @@ def _check_host(headers: Headers) -> None:
 def _check_upgrade(headers: Headers) -> None:
     # RFC 6455 §4.2.1: Upgrade contains "websocket" and Connection contains
     # "Upgrade", both ASCII case-insensitive.
-    # The usual values are recognized without parsing.
-    values = headers.get_all("Upgrade")
-    if not (len(values) == 1 and values[0].lower() == "websocket"):
-        protocols = [protocol.lower() for value in values for protocol in parse_upgrade(value)]
-        if "websocket" not in protocols:
-            raise InvalidUpgrade("Upgrade", ", ".join(values) if values else None)
-    values = headers.get_all("Connection")
-    if not (len(values) == 1 and values[0].lower() == "upgrade"):
-        options = [option.lower() for value in values for option in parse_connection(value)]
-        if "upgrade" not in options:
-            raise InvalidUpgrade("Connection", ", ".join(values) if values else None)
+    require_upgrade_token(headers, "Upgrade", "websocket", parse_upgrade)
+    require_upgrade_token(headers, "Connection", "upgrade", parse_connection)
 
 
 def _check_key(headers: Headers) -> str:
